@@ -1,0 +1,128 @@
+"""The reference engine: a plain Python loop over time around the cells of ``cells.py``.
+
+It is the ground truth every other engine is measured against, so it favours
+clarity over speed, with two exceptions that cost nothing in clarity:
+
+* the input's share of the gates (``W_ih @ x + b_ih``) is computed for all
+  time steps in one matrix product before the loop;
+* the loop walks ``xp.unbind(0)`` rather than indexing ``xp[t]``: indexing in
+  a loop makes backward allocate one full-size gradient per step.
+
+Sequences of different lengths (packed input) are run padded, with a mask that
+freezes each sequence's state once it has ended and zeroes its outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..cells import gru_cell, lstm_cell, rnn_cell
+
+State = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM
+Step = Callable[[Tensor, State], tuple[NamedTuple, State]]
+
+
+class EngineOutput(NamedTuple):
+    output: Tensor  # (T, B, num_directions * hidden), time-major
+    state: State  # each (num_layers * num_directions, B, ·)
+    steps: dict[str, Tensor] | None  # name -> (num_layers * num_directions, T, B, ·)
+
+
+def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
+    """Run all layers and directions of ``module`` over time-major ``x`` (T, B, I)."""
+    mask = None if lengths is None else _step_mask(lengths, x.size(0), x.device)
+    directions = 2 if module.bidirectional else 1
+    final_states: list[State] = []
+    recorded: list[dict[str, Tensor]] = []
+    layer_input = x
+    for layer in range(module.num_layers):
+        if layer > 0 and module.dropout > 0:
+            layer_input = F.dropout(layer_input, module.dropout, module.training)
+        outputs = []
+        for direction in range(directions):
+            index = layer * directions + direction
+            weights = module.layer_weights(layer, direction)
+            step = _step_function(module, weights)
+            xp = F.linear(layer_input, weights.w_ih, weights.b_ih)
+            start = tuple(s[index] for s in state)
+            out, final, steps = _run_direction(step, xp, start, mask, lengths, direction == 1, record)
+            outputs.append(out)
+            final_states.append(final)
+            if record:
+                recorded.append(steps)
+        layer_input = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
+    new_state = tuple(torch.stack(parts) for parts in zip(*final_states))
+    steps = {name: torch.stack([r[name] for r in recorded]) for name in recorded[0]} if record else None
+    return EngineOutput(layer_input, new_state, steps)
+
+
+def _step_function(module, w) -> Step:
+    """Bind one layer's weights to the cell of ``module``'s kind."""
+    if module.mode == "LSTM":
+
+        def step(x_t, state):
+            s = lstm_cell(x_t, state[0], state[1], w.w_hh, w.b_hh, w.w_hr)
+            return s, (s.hidden, s.cell)
+
+    elif module.mode == "GRU":
+
+        def step(x_t, state):
+            s = gru_cell(x_t, state[0], w.w_hh, w.b_hh)
+            return s, (s.hidden,)
+
+    else:
+        nonlinearity = "relu" if module.mode == "RNN_RELU" else "tanh"
+
+        def step(x_t, state):
+            s = rnn_cell(x_t, state[0], w.w_hh, w.b_hh, nonlinearity)
+            return s, (s.hidden,)
+
+    return step
+
+
+def _run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, record: bool):
+    """The for loop over time of the guide, for one layer and one direction."""
+    if reverse:
+        xp = _reverse_in_time(xp, lengths)
+    hiddens, records = [], []
+    for t, x_t in enumerate(xp.unbind(0)):
+        values, new_state = step(x_t, state)
+        if mask is not None:
+            # A sequence that has ended keeps its last state.
+            new_state = tuple(torch.where(mask[t], n, s) for n, s in zip(new_state, state))
+        state = new_state
+        hiddens.append(values.hidden)
+        if record:
+            records.append(values)
+    output = torch.stack(hiddens)
+    steps = {name: torch.stack(seq) for name, seq in zip(records[0]._fields, zip(*records))} if record else None
+    if mask is not None:
+        output = output * mask
+        if record:
+            steps = {name: value * mask for name, value in steps.items()}
+    if reverse:
+        output = _reverse_in_time(output, lengths)
+        if record:
+            steps = {name: _reverse_in_time(value, lengths) for name, value in steps.items()}
+    return output, state, steps
+
+
+def _step_mask(lengths: Tensor, steps: int, device) -> Tensor:
+    """(T, B, 1) booleans, True where step t is part of sequence b."""
+    t = torch.arange(steps, device=device).unsqueeze(1)
+    return (t < lengths.to(device).unsqueeze(0)).unsqueeze(-1)
+
+
+def _reverse_in_time(seq: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence within its own length; padding stays where it is."""
+    if lengths is None:
+        return seq.flip(0)
+    steps = seq.size(0)
+    t = torch.arange(steps, device=seq.device).unsqueeze(1)
+    lengths = lengths.to(seq.device).unsqueeze(0)
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (T, B), its own inverse
+    return seq.gather(0, index.unsqueeze(-1).expand_as(seq))

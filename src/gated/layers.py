@@ -1,0 +1,410 @@
+"""Drop-in replacements for ``torch.nn.RNN``, ``LSTM`` and ``GRU``.
+
+Same constructor arguments and defaults, same parameter names, shapes, gate
+order and initialisation, same forward signature and outputs (batched,
+unbatched, ``batch_first``, ``PackedSequence``). A ``torch.nn`` state_dict
+loads with ``strict=True``, and back. What they add: ``trace()``, which shows
+every gate at every step, ``forget_bias`` on the LSTM, and a choice of engine.
+The math of one step lives in ``cells.py``; the loop over time in ``engines/``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from . import checks, engines
+from .trace import Trace
+
+GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+class LayerWeights(NamedTuple):
+    w_ih: Tensor
+    w_hh: Tensor
+    b_ih: Tensor | None
+    b_hh: Tensor | None
+    w_hr: Tensor | None
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How the caller laid out the input, so the output can be laid out the same way."""
+
+    packed: PackedSequence | None
+    batched: bool
+    batch_first: bool
+    lengths: Tensor | None  # per sequence, caller's order; None when all are full length
+
+
+class RecurrentBase(nn.Module):
+    """What RNN, LSTM and GRU share: parameters, checks, layouts and the call to an engine."""
+
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        engine: str = "auto",
+    ) -> None:
+        super().__init__()
+        checks.check_sizes(input_size, hidden_size, num_layers, proj_size)
+        checks.check_flags(bias, batch_first)
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = checks.check_dropout(dropout, num_layers)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.engine = engines.check_engine(engine)
+        self._flat_weights_names: list[str] = []
+        self._all_weights: list[list[str]] = []
+        self._register_weights(torch.empty, {"device": device, "dtype": dtype})
+        self.reset_parameters()
+
+    def _register_weights(self, empty, factory) -> None:
+        # Same names, shapes and registration order as torch.nn, so that state_dicts
+        # match and reset_parameters draws the same random numbers.
+        gates = GATE_ROWS[self.mode] * self.hidden_size
+        out = self.real_hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                layer_input = self.input_size if layer == 0 else out * self.num_directions
+                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, out)}
+                if self.bias:
+                    shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
+                if self.proj_size:
+                    shapes["weight_hr"] = (self.proj_size, self.hidden_size)
+                names = [name + suffix for name in shapes]
+                for name, shape in zip(names, shapes.values()):
+                    self.register_parameter(name, nn.Parameter(empty(shape, **factory)))
+                self._flat_weights_names.extend(names)
+                self._all_weights.append(names)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def real_hidden_size(self) -> int:
+        """Size of the hidden state h: proj_size when projecting, else hidden_size."""
+        return self.proj_size or self.hidden_size
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """Last dimension of each state tensor: (h,) or, for the LSTM, (h, c)."""
+        return (self.real_hidden_size,)
+
+    def layer_weights(self, layer: int, direction: int = 0) -> LayerWeights:
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return LayerWeights(
+            *(getattr(self, name + suffix, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+        )
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def flatten_parameters(self) -> None:
+        """Kept for drop-in use; weights here are never flattened, so there is nothing to do."""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        if self.engine != "auto":
+            s += f", engine={self.engine!r}"
+        return s
+
+    @property
+    def _name(self) -> str:
+        return type(self).__name__
+
+    # -- running ---------------------------------------------------------------------------
+
+    def forward(self, input, hx=None):
+        output, state, _, _ = self._run(input, hx, record=False)
+        return output, state
+
+    def trace(self, input, hx=None) -> Trace:
+        """Run like ``forward`` and keep every gate and state at every step (see ``gated.trace``)."""
+        output, state, steps, mask = self._run(input, hx, record=True)
+        return Trace(output, state, steps, mask, self.num_layers, self.num_directions)
+
+    def _run(self, input, hx, record: bool):
+        x, layout = self._time_major(input)
+        self._check_hx_rank(hx, layout)
+        self._check_input(x)
+        state = self._initial_state(hx, x, layout)
+        run = engines.select(self.engine)
+        result = run(self, x, layout.lengths, state, record)
+        mask = None
+        if layout.lengths is not None:
+            t = torch.arange(x.size(0), device=x.device).unsqueeze(1)
+            mask = t < layout.lengths.to(x.device).unsqueeze(0)
+        return self._restore(result.output, layout), self._restore_state(result.state, layout), result.steps, mask
+
+    def _time_major(self, input) -> tuple[Tensor, _Layout]:
+        """(T, B, I) whatever the caller gave, plus what is needed to give it back."""
+        if isinstance(input, PackedSequence):
+            if input.data.dim() != 2:
+                raise RuntimeError(
+                    f"{self._name}: a PackedSequence's data must have 2 dimensions "
+                    f"(total steps, input_size), got {input.data.dim()}"
+                )
+            padded, lengths = pad_packed_sequence(input)  # caller's batch order
+            full = bool((lengths == lengths.max()).all())
+            return padded, _Layout(input, True, False, None if full else lengths)
+        input = checks.check_tensor("input", input, self._name)
+        if input.dim() not in (2, 3):
+            raise ValueError(
+                f"{self._name}: Expected input to be 2D (seq_len, input_size) or 3D "
+                f"({'batch, seq_len' if self.batch_first else 'seq_len, batch'}, input_size), "
+                f"got {input.dim()}D instead, of shape {list(input.shape)}"
+            )
+        batched = input.dim() == 3
+        if not batched:
+            x = input.unsqueeze(1)
+        else:
+            x = input.transpose(0, 1) if self.batch_first else input
+        return x, _Layout(None, batched, self.batch_first, None)
+
+    def _check_input(self, x: Tensor) -> None:
+        checks.check_dtype(self._name, "input", x, self.weight_ih_l0)
+        if x.size(-1) != self.input_size:
+            raise RuntimeError(
+                f"{self._name}: input.size(-1) must be equal to input_size. "
+                f"Expected {self.input_size}, got {x.size(-1)}"
+            )
+        if x.size(0) == 0:
+            raise RuntimeError(
+                f"{self._name}: Expected sequence length to be larger than 0: the input has no "
+                "time steps. Pass at least one step, or skip empty sequences before the call"
+            )
+
+    def _split_hx(self, hx) -> tuple[Tensor, ...]:
+        """The user's hx as a tuple of tensors, one per state."""
+        return (checks.check_tensor("hx", hx, self._name),)
+
+    def _check_hx_rank(self, hx, layout: _Layout) -> None:
+        if hx is None:
+            return
+        want = 3 if layout.batched else 2
+        for h in self._split_hx(hx):
+            if h.dim() != want:
+                kind = "batched 3-D" if layout.batched else "unbatched 2-D"
+                raise RuntimeError(
+                    f"{self._name}: For {kind} input, hx should also be {want}-D "
+                    f"but got {h.dim()}-D tensor"
+                )
+
+    def _initial_state(self, hx, x: Tensor, layout: _Layout) -> tuple[Tensor, ...]:
+        rows, batch = self.num_layers * self.num_directions, x.size(1)
+        if hx is None:
+            return tuple(x.new_zeros(rows, batch, size) for size in self.state_sizes)
+        state = self._split_hx(hx)
+        if not layout.batched:
+            state = tuple(s.unsqueeze(1) for s in state)
+        names = ["hx"] if len(state) == 1 else [f"hidden[{i}]" for i in range(len(state))]
+        for name, s, size in zip(names, state, self.state_sizes):
+            checks.check_state_shape(self._name, name, s, (rows, batch, size))
+            checks.check_dtype(self._name, name, s, self.weight_ih_l0, error=RuntimeError)
+        return state
+
+    def _restore(self, output: Tensor, layout: _Layout):
+        if layout.packed is not None:
+            return _repack(output, layout.packed)
+        if not layout.batched:
+            return output.squeeze(1)
+        return output.transpose(0, 1) if layout.batch_first else output
+
+    def _restore_state(self, state: tuple[Tensor, ...], layout: _Layout):
+        if not layout.batched:
+            state = tuple(s.squeeze(1) for s in state)
+        return state[0] if len(state) == 1 else state
+
+
+def _repack(output: Tensor, like: PackedSequence) -> PackedSequence:
+    """Pack time-major ``output`` (caller's batch order) exactly the way ``like`` is packed."""
+    lengths = _lengths_of(like)
+    if like.sorted_indices is not None:
+        output = output.index_select(1, like.sorted_indices)
+        lengths = lengths.index_select(0, like.sorted_indices.cpu())
+    data = pack_padded_sequence(output, lengths).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+
+def _lengths_of(packed: PackedSequence) -> Tensor:
+    """Lengths in the caller's order, from the batch sizes alone (no padding needed)."""
+    sizes = packed.batch_sizes
+    steps = torch.arange(sizes[0].item()).unsqueeze(0) < sizes.unsqueeze(1)  # (T, B sorted)
+    lengths = steps.sum(0)
+    if packed.unsorted_indices is not None:
+        lengths = lengths.index_select(0, packed.unsorted_indices.cpu())
+    return lengths
+
+
+class RNN(RecurrentBase):
+    """Elman RNN, ``h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)``; drop-in for ``torch.nn.RNN``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        engine: str = "auto",
+        **unsupported,
+    ) -> None:
+        _reject_proj_size(unsupported)
+        self.nonlinearity = checks.check_nonlinearity(nonlinearity)
+        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(
+            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            0, device, dtype, engine,
+        )
+
+    def extra_repr(self) -> str:
+        s = super().extra_repr()
+        return s + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+
+class LSTM(RecurrentBase):
+    """Long short-term memory; drop-in for ``torch.nn.LSTM``.
+
+    ``forget_bias``: when set, the forget gate's bias starts at this value
+    (``bias_ih`` forget rows = forget_bias, ``bias_hh`` forget rows = 0), so the
+    cell keeps its memory at the start of training; Jozefowicz et al. (2015)
+    recommend 1.0. The default, None, keeps torch's initialisation.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        *,
+        forget_bias: float | None = None,
+        engine: str = "auto",
+    ) -> None:
+        self.forget_bias = _check_forget_bias(forget_bias, bias)
+        super().__init__(
+            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            proj_size, device, dtype, engine,
+        )
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.real_hidden_size, self.hidden_size)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if self.forget_bias is not None:
+            for layer in range(self.num_layers):
+                for direction in range(self.num_directions):
+                    w = self.layer_weights(layer, direction)
+                    _set_forget_bias(w.b_ih, w.b_hh, self.hidden_size, self.forget_bias)
+
+    def _split_hx(self, hx) -> tuple[Tensor, ...]:
+        if not isinstance(hx, (tuple, list)):
+            raise TypeError(
+                f"LSTM: hx must be a tuple (h_0, c_0) of hidden and cell state, got {type(hx).__name__}"
+            )
+        if len(hx) != 2:
+            raise RuntimeError(f"LSTM: lstm expects two hidden states (h_0, c_0), got {len(hx)}")
+        return tuple(checks.check_tensor(f"hx[{i}]", h, "LSTM") for i, h in enumerate(hx))
+
+
+class GRU(RecurrentBase):
+    """Gated recurrent unit; drop-in for ``torch.nn.GRU``."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        engine: str = "auto",
+        **unsupported,
+    ) -> None:
+        _reject_proj_size(unsupported)
+        super().__init__(
+            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            0, device, dtype, engine,
+        )
+
+
+def _reject_proj_size(unsupported: dict) -> None:
+    if "proj_size" in unsupported:
+        raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+    if unsupported:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unsupported)}")
+
+
+def _check_forget_bias(forget_bias, bias: bool) -> float | None:
+    if forget_bias is None:
+        return None
+    if not bias:
+        raise ValueError("forget_bias needs bias=True: without biases there is no forget bias to set")
+    if not isinstance(forget_bias, (int, float)) or isinstance(forget_bias, bool) or not math.isfinite(forget_bias):
+        raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
+    return float(forget_bias)
+
+
+def _set_forget_bias(b_ih: Tensor, b_hh: Tensor, hidden_size: int, value: float) -> None:
+    forget_rows = slice(hidden_size, 2 * hidden_size)  # LSTM rows are i, f, g, o
+    with torch.no_grad():
+        b_ih[forget_rows] = value
+        b_hh[forget_rows] = 0.0

@@ -1,0 +1,63 @@
+"""Traces: every gate and state of a recurrent module at every time step.
+
+``module.trace(input, hx)`` runs the same computation as ``module(input, hx)``
+and also keeps what each cell computed along the way. Values are stored per
+gate name as one tensor of shape ``(num_layers * num_directions, T, B, size)``,
+time-major whatever ``batch_first`` says, and ordered like ``h_n``: index
+``layer * num_directions + direction``. ``size`` is ``hidden_size``, except the
+LSTM's ``hidden`` with ``proj_size > 0``, which is ``proj_size``.
+
+Names, as the guide uses them:
+
+* RNN: ``hidden``
+* LSTM: ``input``, ``forget``, ``candidate``, ``output``, ``cell``, ``hidden``
+* GRU: ``reset``, ``update``, ``candidate``, ``hidden``
+
+For packed input of unequal lengths, ``mask[t, b]`` is True where step ``t``
+belongs to sequence ``b``; values at padded steps are zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence
+
+
+@dataclass(frozen=True)
+class Trace:
+    output: Tensor | PackedSequence  # exactly what forward returns first
+    state: Tensor | tuple[Tensor, Tensor]  # exactly what forward returns second
+    steps: dict[str, Tensor]  # gate or state name -> (layers * directions, T, B, size)
+    mask: Tensor | None  # (T, B) bool, True at real steps; None when no step is padding
+    num_layers: int
+    num_directions: int
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.steps)
+
+    def __getattr__(self, name: str) -> Tensor:
+        # Called only when normal lookup fails: trace.forget is trace.steps["forget"].
+        steps = self.__dict__.get("steps", {})
+        if name in steps:
+            return steps[name]
+        raise AttributeError(f"Trace has no {name!r}; it records {', '.join(steps)}")
+
+    def __getitem__(self, name: str) -> Tensor:
+        try:
+            return self.steps[name]
+        except KeyError:
+            raise KeyError(f"Trace has no {name!r}; it records {', '.join(self.steps)}") from None
+
+    def of(self, name: str, layer: int = 0, direction: int = 0) -> Tensor:
+        """One layer's values over time, (T, B, size): ``trace.of("forget", layer=1)``."""
+        if not -self.num_layers <= layer < self.num_layers:
+            raise IndexError(f"layer {layer} is out of range for {self.num_layers} layer(s)")
+        if direction not in range(self.num_directions):
+            raise IndexError(
+                f"direction {direction} is out of range: the module has {self.num_directions} "
+                "direction(s) (0 forward, 1 backward)"
+            )
+        return self[name][(layer % self.num_layers) * self.num_directions + direction]
