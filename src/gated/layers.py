@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import checks, engines
+from .engines.reference import step_mask
 from .trace import Trace
 
 GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
@@ -170,10 +171,7 @@ class RecurrentBase(nn.Module):
         state = self._initial_state(hx, x, layout)
         run = engines.select(self.engine)
         result = run(self, x, layout.lengths, state, record)
-        mask = None
-        if layout.lengths is not None:
-            t = torch.arange(x.size(0), device=x.device).unsqueeze(1)
-            mask = t < layout.lengths.to(x.device).unsqueeze(0)
+        mask = None if layout.lengths is None else step_mask(layout.lengths, x.size(0))
         return self._restore(result.output, layout), self._restore_state(result.state, layout), result.steps, mask
 
     def _time_major(self, input) -> tuple[Tensor, _Layout]:
@@ -185,6 +183,7 @@ class RecurrentBase(nn.Module):
                     f"(total steps, input_size), got {input.data.dim()}"
                 )
             padded, lengths = pad_packed_sequence(input)  # caller's batch order
+            lengths = lengths.to(padded.device)
             full = bool((lengths == lengths.max()).all())
             return padded, _Layout(input, True, False, None if full else lengths)
         input = checks.check_tensor("input", input, self._name)

@@ -34,7 +34,7 @@ class EngineOutput(NamedTuple):
 
 def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
     """Run all layers and directions of ``module`` over time-major ``x`` (T, B, I)."""
-    mask = None if lengths is None else _step_mask(lengths, x.size(0), x.device)
+    mask = None if lengths is None else step_mask(lengths, x.size(0)).unsqueeze(-1)
     directions = 2 if module.bidirectional else 1
     final_states: list[State] = []
     recorded: list[dict[str, Tensor]] = []
@@ -111,10 +111,10 @@ def _run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, r
     return output, state, steps
 
 
-def _step_mask(lengths: Tensor, steps: int, device) -> Tensor:
-    """(T, B, 1) booleans, True where step t is part of sequence b."""
-    t = torch.arange(steps, device=device).unsqueeze(1)
-    return (t < lengths.to(device).unsqueeze(0)).unsqueeze(-1)
+def step_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(T, B) booleans, True where step t is part of sequence b."""
+    t = torch.arange(steps, device=lengths.device).unsqueeze(1)
+    return t < lengths.unsqueeze(0)
 
 
 def _reverse_in_time(seq: Tensor, lengths: Tensor | None) -> Tensor:
