@@ -130,3 +130,14 @@ def test_trace_follows_gradients():
     x = torch.randn(T, B, I, requires_grad=True)
     lstm.trace(x).forget[0, -1].sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_gates_answer_to_gate_names_and_output_stays_forwards():
+    lstm = gated.LSTM(I, H, batch_first=True)
+    x = torch.randn(B, T, I)
+    trace = lstm.trace(x)
+    torch.testing.assert_close(trace.output, lstm(x)[0])  # forward's output, (B, T, H)
+    assert trace.output_gate is trace["output"] and trace.output_gate.shape == (1, T, B, H)
+    assert trace.forget_gate is trace.forget
+    with pytest.raises(AttributeError):
+        trace.hidden_gate

@@ -13,6 +13,11 @@ Names, as the guide uses them:
 * LSTM: ``input``, ``forget``, ``candidate``, ``output``, ``cell``, ``hidden``
 * GRU: ``reset``, ``update``, ``candidate``, ``hidden``
 
+Each name is an attribute (``trace.forget``) and a key (``trace["forget"]``),
+and gates also answer to ``trace.forget_gate``. One name clashes: like
+``forward``, a trace has an ``output`` (the module's output), so the LSTM's
+output gate is ``trace.output_gate`` or ``trace["output"]``.
+
 For packed input of unequal lengths, ``mask[t, b]`` is True where step ``t``
 belongs to sequence ``b``; values at padded steps are zero.
 """
@@ -23,6 +28,9 @@ from dataclasses import dataclass
 
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
+
+
+GATES = ("input", "forget", "output", "reset", "update")  # the sigmoids, each in (0, 1)
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,14 @@ class Trace:
         return tuple(self.steps)
 
     def __getattr__(self, name: str) -> Tensor:
-        # Called only when normal lookup fails: trace.forget is trace.steps["forget"].
+        # Called only when normal lookup fails: trace.forget is trace.steps["forget"],
+        # and trace.forget_gate too (the only way to the output gate as an attribute).
         steps = self.__dict__.get("steps", {})
         if name in steps:
             return steps[name]
+        gate = name.removesuffix("_gate")
+        if gate in GATES and gate in steps:
+            return steps[gate]
         raise AttributeError(f"Trace has no {name!r}; it records {', '.join(steps)}")
 
     def __getitem__(self, name: str) -> Tensor:

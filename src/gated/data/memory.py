@@ -127,5 +127,6 @@ def _generator(seed: int | torch.Generator | None) -> torch.Generator | None:
     except TypeError:
         number = None
     if number is None:
-        raise ValueError(f"seed must be an int, a torch.Generator or None, got {type(seed).__name__} {seed!r}")
+        kind = type(seed).__name__
+        raise ValueError(f"seed must be an int, a torch.Generator or None, got {kind} {seed!r}")
     return torch.Generator().manual_seed(number)
