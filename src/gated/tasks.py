@@ -1,0 +1,339 @@
+"""Tasks: data + model shape + loss + metric + baseline, one class each.
+
+``gated train TASK`` looks the task up in ``TASKS``. A task knows how to cut
+its data into batches (deterministically from a seed and an epoch number, so a
+resumed run sees the same batches), how to score a model on a split, and what
+a model that has learnt nothing would score: the baseline every result is
+reported against.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .data import ADDING_BASELINE_MSE, adding_problem, copy_baseline_cross_entropy, copy_task
+from .data.batching import Batch, bucketed_order, pad
+from .models import ModelConfig, SequenceModel
+
+LN2 = math.log(2)
+
+
+class Task:
+    name: str
+    metric: str
+    higher_is_better: bool
+    defaults: dict = {}  # training defaults that suit this task (batch size, epochs, sizes...)
+    options_defaults: dict = {}  # task options, saved in config.json to rebuild the task
+    vocab = None
+
+    def __init__(self, options: dict) -> None:
+        self.options = {**self.options_defaults, **{k: v for k, v in options.items() if v is not None}}
+
+    def model_config(self, args) -> ModelConfig:
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int, batch_size: int, seed: int) -> list[Batch]:
+        raise NotImplementedError
+
+    def scores(self, model: SequenceModel, split: str, batch_size: int) -> dict:
+        raise NotImplementedError
+
+    def loss(self, output: Tensor, batch: Batch) -> Tensor:
+        raise NotImplementedError
+
+    def baseline(self) -> dict:
+        raise NotImplementedError
+
+    def use_data(self, path) -> str:
+        raise ValueError(f"the {self.name} task makes its own data; --data does not apply to it")
+
+    def better(self, a: float, b: float | None) -> bool:
+        return b is None or (a > b if self.higher_is_better else a < b)
+
+
+def _model_args(args, **fixed) -> ModelConfig:
+    return ModelConfig(
+        cell=args.model, hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
+        dropout=args.dropout, embedding_size=args.embedding, **fixed,
+    )
+
+
+# -- memory tasks --------------------------------------------------------------------------------
+
+
+class AddingTask(Task):
+    """Two marked numbers in a long sequence; predict their sum (MSE)."""
+
+    name, metric, higher_is_better = "adding", "mse", False
+    defaults = dict(epochs=30, batch_size=64, lr=3e-3, hidden=64, layers=1)
+    options_defaults = dict(length=100, steps_per_epoch=100)
+
+    def model_config(self, args) -> ModelConfig:
+        return _model_args(args, input_size=2, output_size=1, readout="last")
+
+    def train_batches(self, epoch, batch_size, seed):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        steps = self.options["steps_per_epoch"]
+        return [Batch(*adding_problem(batch_size, self.options["length"], g)) for _ in range(steps)]
+
+    def _split(self, split: str):
+        sizes = {"validation": (1000, 1), "test": (2000, 2)}
+        n, seed = sizes[split]
+        return adding_problem(n, self.options["length"], 1_000_000 + seed)
+
+    def loss(self, output, batch):
+        return F.mse_loss(output.squeeze(-1), batch.targets)
+
+    def scores(self, model, split, batch_size):
+        x, y = self._split(split)
+        with torch.no_grad():
+            prediction = torch.cat([model(x[i : i + 500])[0].squeeze(-1) for i in range(0, len(x), 500)])
+        return {"mse": F.mse_loss(prediction, y).item()}
+
+    def baseline(self):
+        _, y = self._split("test")
+        # Always answering 1.0, the expected sum: about 1/6 (ADDING_BASELINE_MSE).
+        value = F.mse_loss(torch.ones_like(y), y).item()
+        return {"name": "always predict 1.0", "value": value, "expected": ADDING_BASELINE_MSE}
+
+
+class CopyTask(Task):
+    """Memorise a string of symbols, wait through blanks, then reproduce it."""
+
+    name, metric, higher_is_better = "copy", "cross_entropy", False
+    defaults = dict(epochs=20, batch_size=64, lr=3e-3, hidden=64, layers=1, embedding=16)
+    options_defaults = dict(length=10, delay=20, alphabet=8, steps_per_epoch=100)
+
+    def _make(self, n, seed):
+        o = self.options
+        return copy_task(n, o["length"], o["delay"], o["alphabet"], seed)
+
+    def model_config(self, args) -> ModelConfig:
+        classes = self.options["alphabet"] + 2  # blank, symbols 1..alphabet, delimiter
+        return _model_args(args, vocab_size=classes, output_size=classes, readout="every")
+
+    def train_batches(self, epoch, batch_size, seed):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        steps = self.options["steps_per_epoch"]
+        return [Batch(*self._make(batch_size, g)) for _ in range(steps)]
+
+    def loss(self, output, batch):
+        return F.cross_entropy(output.flatten(0, 1), batch.targets.flatten())
+
+    def scores(self, model, split, batch_size):
+        tokens, targets = self._make(1000, 1_000_000 + (1 if split == "validation" else 2))
+        with torch.no_grad():
+            logits = model(tokens)[0]
+        tail = slice(-self.options["length"], None)  # the steps where the symbols come back
+        correct = (logits[:, tail].argmax(-1) == targets[:, tail]).float().mean().item()
+        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
+        return {"cross_entropy": ce, "copy_accuracy": correct}
+
+    def baseline(self):
+        o = self.options
+        return {"name": "memoryless", "value": copy_baseline_cross_entropy(o["length"], o["delay"], o["alphabet"])}
+
+
+# -- text tasks -----------------------------------------------------------------------------------
+
+
+class SentimentTask(Task):
+    """Read a review word by word; say whether it liked the product (accuracy)."""
+
+    name, metric, higher_is_better = "sentiment", "accuracy", True
+    defaults = dict(epochs=6, batch_size=32, lr=2e-3, hidden=128, layers=1, embedding=100, bidirectional=True,
+                    dropout=0.3, patience=2)
+    options_defaults = dict(data=None, max_tokens=300, min_count=2, text_column="text", label_column="label")
+
+    def __init__(self, options: dict, vocab=None) -> None:
+        super().__init__(options)
+        from .data.vocab import Vocabulary
+
+        self._encoded: dict[str, list[list[int]]] = {}
+        if vocab is None:  # a new run: read the data now, to build the vocabulary and learn the labels
+            self.vocab = Vocabulary.build(self.splits["train"].texts, "words", min_count=self.options["min_count"])
+            self.options["labels"] = self.splits["train"].label_names
+        else:  # a trained run: data is read only if a split is asked for
+            self.vocab = vocab
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.options["labels"]
+
+    def use_data(self, path) -> str:
+        """Score on a file of the user's instead of the test split; returns the split name to score."""
+        from .data.reviews import load_labelled_texts
+
+        columns = dict(text_column=self.options["text_column"], label_column=self.options["label_column"])
+        self.splits["external"] = load_labelled_texts(path, label_names=self.label_names, **columns)
+        return "external"
+
+    @functools.cached_property
+    def splits(self) -> dict:
+        from .data.reviews import load_food_reviews, load_labelled_texts, split_validation
+
+        path = self.options["data"]
+        if path is None:
+            train, validation = split_validation(load_food_reviews("train"), 0.1, seed=0)
+            return {"train": train, "validation": validation, "test": load_food_reviews("test")}
+        columns = dict(text_column=self.options["text_column"], label_column=self.options["label_column"])
+        path = Path(path)
+        if (path / "train").is_dir() and (path / "test").is_dir():  # the aclImdb layout
+            test = load_labelled_texts(path / "test", **columns)
+            train_all = load_labelled_texts(path / "train", label_names=test.label_names, **columns)
+        else:
+            train_all, test = split_validation(load_labelled_texts(path, **columns), 0.1, seed=1)
+        train, validation = split_validation(train_all, 0.1, seed=0)
+        return {"train": train, "validation": validation, "test": test}
+
+    def encode(self, text: str) -> list[int]:
+        ids = self.vocab.encode(text)[: self.options["max_tokens"]]
+        return ids or [self.vocab.index(self.vocab.UNK)]
+
+    def _ids(self, split: str) -> list[list[int]]:
+        if split not in self._encoded:
+            self._encoded[split] = [self.encode(t) for t in self.splits[split].texts]
+        return self._encoded[split]
+
+    def _batches(self, split, batch_size, generator) -> list[Batch]:
+        ids, labels = self._ids(split), self.splits[split].labels
+        batches = []
+        for rows in bucketed_order([len(s) for s in ids], batch_size, generator):
+            tokens, lengths = pad([ids[r] for r in rows])
+            batches.append(Batch(tokens, torch.tensor([labels[r] for r in rows]), lengths))
+        return batches
+
+    def model_config(self, args) -> ModelConfig:
+        return _model_args(args, vocab_size=len(self.vocab), output_size=len(self.label_names),
+                           readout=args.readout or "last")
+
+    def train_batches(self, epoch, batch_size, seed):
+        return self._batches("train", batch_size, torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+    def loss(self, output, batch):
+        return F.cross_entropy(output, batch.targets)
+
+    def scores(self, model, split, batch_size):
+        correct = total = loss = 0.0
+        with torch.no_grad():
+            for batch in self._batches(split, 256, None):
+                logits = model(batch.inputs, batch.lengths)[0]
+                loss += F.cross_entropy(logits, batch.targets, reduction="sum").item()
+                correct += (logits.argmax(-1) == batch.targets).sum().item()
+                total += len(batch)
+        return {"accuracy": correct / total, "loss": loss / total}
+
+    def predict(self, model, texts: list[str]) -> Tensor:
+        """Class probabilities (N, labels) for raw texts."""
+        tokens, lengths = pad([self.encode(t) for t in texts])
+        with torch.no_grad():
+            return model(tokens, lengths)[0].softmax(-1)
+
+    def baseline(self):
+        from .baselines import majority_accuracy, tfidf_logistic_accuracy
+
+        train, test = self.splits["train"], self.splits["test"]
+        return {
+            "name": "tfidf+logreg",
+            "value": tfidf_logistic_accuracy(train.texts, train.labels, test.texts, test.labels),
+            "majority": majority_accuracy(train.labels, test.labels),
+        }
+
+
+class CharLMTask(Task):
+    """Predict each next character of Shakespeare's plays (bits per character)."""
+
+    name, metric, higher_is_better = "charlm", "bits_per_char", False
+    defaults = dict(epochs=1, batch_size=64, lr=3e-3, hidden=256, layers=2, embedding=32, time_limit=540.0)
+    options_defaults = dict(data=None, seq_len=128, ngram_order=5)
+
+    def __init__(self, options: dict, vocab=None) -> None:
+        super().__init__(options)
+        from .data.vocab import Vocabulary
+
+        self._ids: dict[str, Tensor] = {}
+        self.vocab = vocab or Vocabulary.build(self.texts["train"], "chars")
+
+    @functools.cached_property
+    def texts(self) -> dict[str, str]:
+        from .data.text import load_shakespeare, load_text_file, split_held_out
+
+        text = load_shakespeare() if self.options["data"] is None else load_text_file(self.options["data"])
+        rest, test = split_held_out(text, 0.05)
+        train, validation = split_held_out(rest, 0.05)
+        return {"train": train, "validation": validation, "test": test}
+
+    def use_data(self, path) -> str:
+        from .data.text import load_text_file
+
+        self.texts["external"] = load_text_file(path)
+        return "external"
+
+    def ids(self, split: str) -> Tensor:
+        if split not in self._ids:
+            self._ids[split] = torch.tensor(self.vocab.encode(self.texts[split]), dtype=torch.long)
+        return self._ids[split]
+
+    def model_config(self, args) -> ModelConfig:
+        v = len(self.vocab)
+        return _model_args(args, vocab_size=v, output_size=v, readout="every")
+
+    def train_batches(self, epoch, batch_size, seed):
+        g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        ids, n = self.ids("train"), self.options["seq_len"]
+        # A random phase each epoch, so chunk borders fall in new places.
+        start = int(torch.randint(n, (1,), generator=g))
+        count = (len(ids) - start - 1) // n
+        starts = start + n * torch.randperm(count, generator=g)
+        batches = []
+        for i in range(0, count - batch_size + 1, batch_size):
+            rows = torch.stack([ids[s : s + n + 1] for s in starts[i : i + batch_size].tolist()])
+            batches.append(Batch(rows[:, :-1], rows[:, 1:]))
+        return batches
+
+    def loss(self, output, batch):
+        return F.cross_entropy(output.flatten(0, 1), batch.targets.flatten())
+
+    def scores(self, model, split, batch_size):
+        """Bits per character over the whole split, read as parallel streams with the state carried on."""
+        ids, n, streams = self.ids(split), self.options["seq_len"], 32
+        per_stream = (len(ids) - 1) // streams
+        inputs = ids[: streams * per_stream].view(streams, per_stream)
+        targets = ids[1 : streams * per_stream + 1].view(streams, per_stream)
+        total, state = 0.0, None
+        with torch.no_grad():
+            for t in range(0, per_stream, n):
+                logits, state = model(inputs[:, t : t + n], state=state)
+                total += F.cross_entropy(logits.flatten(0, 1), targets[:, t : t + n].flatten(), reduction="sum").item()
+        return {"bits_per_char": total / targets.numel() / LN2}
+
+    def baseline(self):
+        from .ngram import KneserNeyLM
+
+        order = self.options["ngram_order"]
+        model = KneserNeyLM(order).fit(self.texts["train"])
+        return {"name": f"{order}-gram Kneser-Ney", "value": model.bits_per_char(self.texts["test"])}
+
+    def generate(self, model, prime: str, length: int, temperature: float, generator=None) -> str:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        ids = self.vocab.encode(prime) or [self.vocab.index(self.vocab.UNK)]
+        out = []
+        with torch.no_grad():
+            logits, state = model(torch.tensor([ids]))
+            for _ in range(length):
+                probs = (logits[0, -1] / temperature).softmax(-1)
+                probs[: 2] = 0  # never sample padding or the unknown symbol
+                nxt = int(torch.multinomial(probs, 1, generator=generator))
+                out.append(nxt)
+                logits, state = model(torch.tensor([[nxt]]), state=state)
+        return prime + self.vocab.decode(out)
+
+
+TASKS = {t.name: t for t in (SentimentTask, CharLMTask, AddingTask, CopyTask)}
