@@ -37,7 +37,7 @@ class TrainSettings:
     seed: int = 0
     weight_decay: float = 0.01
     clip: float = 1.0
-    warmup: int = 50  # optimizer steps of linear warm-up
+    warmup: int = 50  # optimizer steps of linear warm-up (at most a tenth of the run)
     steps: int | None = None  # stop after this many optimizer steps in all
     time_limit: float | None = None  # seconds of training, summed over resumed runs
     checkpoint_every: int = 200  # optimizer steps between checkpoints (each epoch end writes one too)
@@ -122,9 +122,10 @@ class Trainer:
 
     def learning_rate(self, total_steps: int) -> float:
         s, step = self.settings, self.state.step
-        if step < s.warmup:
-            return s.lr * (step + 1) / s.warmup
-        done = min(1.0, (step - s.warmup) / max(1, total_steps - s.warmup))
+        warmup = min(s.warmup, total_steps // 10)  # short runs warm up for a tenth of their steps
+        if step < warmup:
+            return s.lr * (step + 1) / warmup
+        done = min(1.0, (step - warmup) / max(1, total_steps - warmup))
         return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))  # cosine down to a tenth
 
     def _out_of_budget(self, started: float) -> bool:
@@ -138,7 +139,9 @@ class Trainer:
         """Train until the epochs, steps, time or patience run out; returns why it stopped."""
         s = self.settings
         per_epoch = len(self.task.train_batches(0, s.batch_size, s.seed)[self.rank :: self.world])
-        total_steps = s.steps or s.epochs * per_epoch
+        # The schedule spans the epochs; --steps and --time-limit are budgets that may cut it
+        # short, so that stopping and resuming never changes the learning rate a step gets.
+        total_steps = s.epochs * per_epoch
         reason = "finished"
         with StopRequest() as stop, self._progress_bar() as bar:
             while self.state.epoch < s.epochs:
@@ -228,6 +231,8 @@ class Trainer:
             TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=True,
+            # A bar only makes sense on a terminal; in a log file the epoch lines say enough.
+            disable=not self.console.is_terminal,
         )
 
     def summary(self, task_name: str, model_name: str, baseline: dict) -> dict:
