@@ -258,7 +258,7 @@ class CharLMTask(Task):
         from .data.vocab import Vocabulary
 
         self._ids: dict[str, Tensor] = {}
-        self.vocab = vocab or Vocabulary.build(self.texts["train"], "chars")
+        self.vocab = vocab or Vocabulary.build([self.texts["train"]], "chars")
 
     @functools.cached_property
     def texts(self) -> dict[str, str]:

@@ -223,7 +223,8 @@ class Trainer:
         if self.main:
             ckpt.append_jsonl(self.out / ckpt.METRICS_LOG, row)
         train_loss = f"{row['train_loss']:.4f}" if losses else "-"
-        self.console.print(f"epoch {self.state.epoch}: train loss {train_loss}, validation "
+        epoch = f"{self.state.epoch}" if self.state.batch == 0 else f"{self.state.epoch + 1} (in part)"
+        self.console.print(f"epoch {epoch}, step {self.state.step}: train loss {train_loss}, validation "
                            + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
     def _progress_bar(self) -> Progress:

@@ -1,0 +1,171 @@
+"""Tasks, models and baselines on tiny real files: sentiment, charlm, copy; the n-gram baseline."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter, defaultdict
+
+import pytest
+import torch
+
+from gated.cli import main
+from gated.data.batching import bucketed_order, pad
+from gated.models import ModelConfig, SequenceModel
+from gated.ngram import KneserNeyLM
+
+GOOD = ["lovely crunchy and fresh", "the best tea ever", "delicious will buy again", "great taste great price"]
+BAD = ["stale and bland", "arrived broken and late", "tastes like cardboard", "awful smell never again"]
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    rng = random.Random(0)
+    rows = [(t, "pos") for t in GOOD] * 10 + [(t, "neg") for t in BAD] * 10
+    rng.shuffle(rows)
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
+    return path
+
+
+def test_sentiment_trains_predicts_and_evaluates_on_a_csv(tmp_path, reviews_csv, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "sentiment", "--data", str(reviews_csv), "--out", str(run), "--epochs", "8", "--hidden", "16",
+            "--embedding", "8", "--batch-size", "8", "--lr", "0.01", "--quiet", "--patience", "100"]
+    assert main(argv) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["metric"] == "accuracy" and summary["baseline"]["name"] == "tfidf+logreg"
+    assert summary["value"] >= 0.75  # the two kinds of review share no words: easy to learn
+    config = json.loads((run / "config.json").read_text())
+    assert config["options"]["labels"] == ["neg", "pos"]
+    capsys.readouterr()
+    assert main(["predict", str(run), "delicious and fresh", "stale cardboard"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["pos", "neg"]
+    assert all(0.5 <= float(line.split("\t")[1]) <= 1 for line in lines)
+    assert main(["evaluate", str(run), "--data", str(reviews_csv)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_sentiment_reports_bad_data_with_file_and_line(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"text,label\nfine food,pos\nawful \xff\xfe taste,neg\n")
+    assert main(["train", "sentiment", "--data", str(path), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.csv:3:" in err and "UTF-8" in err
+
+
+def test_charlm_trains_and_generates(tmp_path, capsys):
+    text = tmp_path / "poem.txt"
+    text.write_text(("to be or not to be that is the question\n" * 300), encoding="utf-8")
+    run = tmp_path / "run"
+    argv = ["train", "charlm", "--data", str(text), "--out", str(run), "--epochs", "6", "--hidden", "32",
+            "--layers", "1", "--seq-len", "32", "--batch-size", "16", "--lr", "0.01", "--quiet"]
+    assert main(argv) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    # A repeated line is nearly free to predict once learnt; the 5-gram baseline knows it too.
+    assert summary["value"] < 1.5 and summary["baseline"]["value"] < 0.5
+    capsys.readouterr()
+    assert main(["generate", str(run), "--prime", "to be", "--length", "40", "--seed", "1"]) == 0
+    sample = capsys.readouterr().out
+    assert sample.startswith("to be") and len(sample.rstrip("\n")) == 45
+    assert main(["generate", str(run), "--temperature", "0"]) == 1
+
+
+def test_copy_task_runs_and_reports_the_memoryless_baseline(tmp_path):
+    run = tmp_path / "run"
+    argv = ["train", "copy", "--out", str(run), "--epochs", "1", "--steps-per-epoch", "5", "--length", "3",
+            "--delay", "4", "--hidden", "8", "--quiet"]
+    assert main(argv) == 0
+    summary = json.loads((run / "metrics.json").read_text())
+    t = 2 * 3 + 4
+    assert summary["baseline"]["value"] == pytest.approx(3 * math.log(8) / t)
+    assert set(summary["splits"]["test"]) == {"cross_entropy", "copy_accuracy"}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("readout", ["last", "max"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_classifier_never_reads_padding(cell, readout, bidirectional):
+    model = SequenceModel(ModelConfig(cell=cell, output_size=2, readout=readout, vocab_size=20, hidden_size=6,
+                                      embedding_size=4, bidirectional=bidirectional)).eval()
+    short, lengths = pad([[3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    alone = model(torch.tensor([[3, 4, 5]]), torch.tensor([3]))[0]
+    with_padding = model(short, lengths)[0]
+    torch.testing.assert_close(with_padding[0], alone[0])
+    # Garbage in the padded positions changes nothing either.
+    short[0, 3:] = 19
+    torch.testing.assert_close(model(short, lengths)[0][0], alone[0])
+
+
+def test_model_config_refuses_nonsense():
+    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+        ModelConfig(cell="transformer", output_size=2, readout="last", vocab_size=5)
+    with pytest.raises(ValueError, match="cannot read the future"):
+        ModelConfig(cell="lstm", output_size=5, readout="every", vocab_size=5, bidirectional=True)
+    with pytest.raises(ValueError, match="exactly one of vocab_size"):
+        ModelConfig(cell="lstm", output_size=5, readout="last")
+
+
+def test_bucketed_batches_cover_every_example_once():
+    lengths = [random.Random(i).randint(1, 50) for i in range(103)]
+    batches = bucketed_order(lengths, 8, torch.Generator().manual_seed(0))
+    assert sorted(i for b in batches for i in b) == list(range(103))
+    padding = sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+    shuffled = [list(range(103))[i : i + 8] for i in range(0, 103, 8)]
+    naive = sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in shuffled)
+    assert padding < naive / 2
+
+
+# -- the n-gram baseline against a plain dictionary implementation -----------------------------------
+
+
+def _kneser_ney_by_hand(train: str, order: int, history: str, char: str) -> float:
+    """Interpolated Kneser-Ney written out directly from Chen and Goodman, for small texts."""
+    alphabet = sorted(set(train))
+    base = len(alphabet) + 1
+
+    def counts(k):
+        grams = Counter(train[i : i + k] for i in range(len(train) - k + 1))
+        if k == order:
+            return grams
+        longer = {train[i : i + k + 1] for i in range(len(train) - k)}
+        return Counter(g[1:] for g in longer)
+
+    def prob(k, hist, w):
+        if k == 0:
+            return 1 / base
+        c = counts(k)
+        d_n1 = sum(1 for v in c.values() if v == 1)
+        d_n2 = sum(1 for v in c.values() if v == 2)
+        d = d_n1 / (d_n1 + 2 * d_n2)
+        ctx = hist[len(hist) - (k - 1) :] if k > 1 else ""
+        total = sum(v for g, v in c.items() if g[:-1] == ctx)
+        lower = prob(k - 1, hist, w)
+        if total == 0:
+            return lower
+        types = sum(1 for g in c if g[:-1] == ctx)
+        return (max(c.get(ctx + w, 0) - d, 0) + d * types * lower) / total
+
+    return prob(order, history, char)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_kneser_ney_matches_the_textbook_formula(order):
+    train = "abracadabra alakazam abba cabbage"
+    lm = KneserNeyLM(order).fit(train)
+    for history, char in [("ab", "r"), ("ca", "b"), ("zz", "a"), ("ba", "q"), ("a ", "a")]:
+        text = (history + char)[-order:] if order > 0 else char
+        got = lm.probabilities(text)[-1]
+        assert got == pytest.approx(_kneser_ney_by_hand(train, order, history, char), rel=1e-12)
+
+
+def test_kneser_ney_is_a_distribution_and_higher_orders_help():
+    text = "".join(random.Random(1).choice(["the cat sat ", "a dog ran ", "the dog sat "]) for _ in range(2000))
+    lm = KneserNeyLM(4).fit(text[:15000])
+    total = sum(lm.probabilities("the" + c)[-1] for c in lm.alphabet + ["#"])
+    assert total == pytest.approx(1.0, abs=1e-12)
+    held_out = text[15000:]
+    bits = [KneserNeyLM(n).fit(text[:15000]).bits_per_char(held_out) for n in (1, 2, 4)]
+    assert bits[0] > bits[1] > bits[2]
