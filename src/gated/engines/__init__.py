@@ -6,9 +6,9 @@ same numbers (1e-5 in float32). ``engine="auto"`` picks one per call.
 
 from __future__ import annotations
 
-from . import reference
+from . import fused, reference
 
-ENGINES = {"reference": reference.run}
+ENGINES = {"reference": reference.run, "fused": fused.run}
 ENGINE_CHOICES = ("auto", *ENGINES)
 
 
