@@ -107,21 +107,24 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, lengths, save, out, gates, cells, hfu
                 gates[s, b, :] = 0
                 cells[s, b, :] = 0
                 continue
-            x_g, h_g, g_b, c_b = xp[t, b], hh[b], gates[s, b], c[b]
-            for j in range(hidden):
-                # 1.-4. combine input and hidden state, then the forget, input gates and the candidate
-                input = sigmoid(x_g[j] + h_g[j])
-                forget = sigmoid(x_g[hidden + j] + h_g[hidden + j])
-                candidate = tanh(x_g[2 * hidden + j] + h_g[2 * hidden + j])
-                output = sigmoid(x_g[3 * hidden + j] + h_g[3 * hidden + j])
-                # 5. new cell state; 6.-7. output gate filters the squashed cell state
-                new_cell = forget * c_b[j] + input * candidate
-                c_b[j] = new_cell
-                full[b, j] = output * tanh(new_cell)
-                g_b[j] = input
-                g_b[hidden + j] = forget
-                g_b[2 * hidden + j] = candidate
-                g_b[3 * hidden + j] = output
+            # Short loops over one or two arrays each, so that LLVM vectorises every one.
+            pre, c_b, full_b = hh[b], c[b], full[b]
+            x_g = xp[t, b]
+            for k in range(four_h):  # 1. combine: W_ih x + b + W_hh h
+                pre[k] += x_g[k]
+            for k in range(2 * hidden):  # 2.-3. input and forget gates
+                pre[k] = sigmoid(pre[k])
+            for k in range(2 * hidden, 3 * hidden):  # 4. candidate
+                pre[k] = tanh(pre[k])
+            for k in range(3 * hidden, four_h):  # 6. output gate
+                pre[k] = sigmoid(pre[k])
+            input, forget = pre[:hidden], pre[hidden : 2 * hidden]
+            candidate, output = pre[2 * hidden : 3 * hidden], pre[3 * hidden :]
+            for j in range(hidden):  # 5. new cell state
+                c_b[j] = forget[j] * c_b[j] + input[j] * candidate[j]
+            for j in range(hidden):  # 7. new hidden state
+                full_b[j] = output[j] * tanh(c_b[j])
+            gates[s, b] = pre
             cells[s, b, :] = c_b
         if project:
             np.dot(full, whr_t, projected)
