@@ -102,7 +102,7 @@ def test_deviations_are_real_deviations():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: gated.LSTM(4, 6, engine="fast"), r"engine must be one of 'auto', 'reference', got 'fast'"),
+        (lambda: gated.LSTM(4, 6, engine="fast"), r"engine must be one of 'auto', 'reference', 'fused', 'native', got 'fast'"),
         (lambda: gated.LSTM(4, 6, bias=False, forget_bias=1.0), r"forget_bias needs bias=True"),
         (lambda: gated.LSTM(4, 6, forget_bias=float("nan")), r"forget_bias must be a finite number"),
         (lambda: gated.GRU(4, 6, bogus=1), r"unexpected keyword argument\(s\): bogus"),

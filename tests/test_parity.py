@@ -1,7 +1,7 @@
 """gated.RNN / LSTM / GRU against torch.nn over the whole matrix of options and input layouts.
 
 Outputs and final states must agree to 1e-5 (float32), and so must the
-gradients of the input, the initial state and every weight.
+gradients of the input, the initial state and every weight: for every engine.
 """
 
 from __future__ import annotations
@@ -61,14 +61,18 @@ def _run(module, layout, batch_first, with_hx, seed):
     return output, state, grads
 
 
+ENGINES = ["reference", "fused", "native"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("case", MATRIX, ids=_case_id)
-def test_matches_torch(case):
+def test_matches_torch(case, engine):
     kind, layers, bidirectional, batch_first, bias, proj, layout, with_hx = case
     options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
     if proj:
         options["proj_size"] = proj
     torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, **options)
+    theirs, ours = twins(kind, I, H, engine=engine, **options)
 
     want_out, want_state, want_grads = _run(theirs, layout, batch_first, with_hx, seed=7)
     got_out, got_state, got_grads = _run(ours, layout, batch_first, with_hx, seed=7)
@@ -87,11 +91,12 @@ def test_matches_torch(case):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_packed_sequences_of_equal_length(kind):
+def test_packed_sequences_of_equal_length(kind, engine):
     # All sequences full length: the engine runs without a mask; results must not change.
     torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, bidirectional=True)
+    theirs, ours = twins(kind, I, H, bidirectional=True, engine=engine)
     x = torch.randn(T, B, I)
     packed = pack(x, [T] * B, batch_first=False)
     want, got = theirs(packed), ours(packed)
@@ -99,11 +104,12 @@ def test_packed_sequences_of_equal_length(kind):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_sorted_packed_sequence(kind):
+def test_sorted_packed_sequence(kind, engine):
     # enforce_sorted=True packs carry no sorted_indices; the output must not either.
     torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, num_layers=2, bidirectional=True)
+    theirs, ours = twins(kind, I, H, num_layers=2, bidirectional=True, engine=engine)
     x = torch.randn(T, B, I)
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5, 4, 2]))
     want, got = theirs(packed), ours(packed)
@@ -112,10 +118,11 @@ def test_sorted_packed_sequence(kind):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_float64_and_empty_batch(kind):
+def test_float64_and_empty_batch(kind, engine):
     torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, num_layers=2, dtype=torch.float64)
+    theirs, ours = twins(kind, I, H, num_layers=2, dtype=torch.float64, engine=engine)
     x = torch.randn(T, B, I, dtype=torch.float64)
     for g, w in zip(tensors_of(ours(x)), tensors_of(theirs(x))):
         assert g.dtype == torch.float64
@@ -125,10 +132,11 @@ def test_float64_and_empty_batch(kind):
         assert g.shape == w.shape
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_dropout_between_layers(kind):
+def test_dropout_between_layers(kind, engine):
     torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, num_layers=3, dropout=0.5)
+    theirs, ours = twins(kind, I, H, num_layers=3, dropout=0.5, engine=engine)
     x = torch.randn(T, B, I)
     theirs.eval(), ours.eval()
     # Evaluation: dropout is off, results are torch's.

@@ -169,7 +169,7 @@ class RecurrentBase(nn.Module):
         self._check_hx_rank(hx, layout)
         self._check_input(x)
         state = self._initial_state(hx, x, layout)
-        run = engines.select(self.engine)
+        run = engines.select(self.engine, self, x, state, record)
         result = run(self, x, layout.lengths, state, record)
         mask = None if layout.lengths is None else step_mask(layout.lengths, x.size(0))
         return self._restore(result.output, layout), self._restore_state(result.state, layout), result.steps, mask

@@ -34,6 +34,21 @@ class EngineOutput(NamedTuple):
 
 def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
     """Run all layers and directions of ``module`` over time-major ``x`` (T, B, I)."""
+    return run_layers(module, x, lengths, state, record, _reference_direction)
+
+
+def _reference_direction(module, weights, layer_input, start: State, lengths, mask, reverse: bool, record: bool):
+    step = _step_function(module, weights)
+    xp = F.linear(layer_input, weights.w_ih, weights.b_ih)
+    return _run_direction(step, xp, start, mask, lengths, reverse, record)
+
+
+def run_layers(module, x: Tensor, lengths: Tensor | None, state: State, record: bool, direction) -> EngineOutput:
+    """The stack of layers and directions every engine shares; ``direction`` runs one of them.
+
+    ``direction(module, weights, layer_input, start_state, lengths, mask, reverse, record)``
+    returns (output (T, B, ·), final state, recorded steps or None).
+    """
     mask = None if lengths is None else step_mask(lengths, x.size(0)).unsqueeze(-1)
     directions = 2 if module.bidirectional else 1
     final_states: list[State] = []
@@ -43,13 +58,13 @@ def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -
         if layer > 0 and module.dropout > 0:
             layer_input = F.dropout(layer_input, module.dropout, module.training)
         outputs = []
-        for direction in range(directions):
-            index = layer * directions + direction
-            weights = module.layer_weights(layer, direction)
-            step = _step_function(module, weights)
-            xp = F.linear(layer_input, weights.w_ih, weights.b_ih)
+        for direction_index in range(directions):
+            index = layer * directions + direction_index
+            weights = module.layer_weights(layer, direction_index)
             start = tuple(s[index] for s in state)
-            out, final, steps = _run_direction(step, xp, start, mask, lengths, direction == 1, record)
+            out, final, steps = direction(
+                module, weights, layer_input, start, lengths, mask, direction_index == 1, record
+            )
             outputs.append(out)
             final_states.append(final)
             if record:

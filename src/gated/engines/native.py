@@ -1,0 +1,47 @@
+"""The native engine: torch's own fused kernels (``torch._VF.lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``).
+
+This is exactly what ``torch.nn.LSTM`` runs (MKL/oneDNN on CPU, cuDNN on GPU),
+called with gated's parameters, which have torch's names and layout. It is the
+fastest choice where the batch and hidden size are large, but it runs the whole
+sequence inside one library call, so it cannot record a trace.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .reference import EngineOutput, State
+
+_KERNELS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
+
+
+def supports(module, x: Tensor, record: bool) -> str | None:
+    """None when torch's kernel can do what is asked, else why not."""
+    if record:
+        return "torch's kernels run the sequence in one call and cannot record gates (trace)"
+    return None
+
+
+def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
+    reason = supports(module, x, record)
+    if reason:
+        raise RuntimeError(f"{type(module).__name__}: engine='native' cannot do this: {reason}")
+    kernel = getattr(torch._VF, _KERNELS[module.mode])
+    weights = [getattr(module, name) for name in module._flat_weights_names]
+    hx = state if module.mode == "LSTM" else state[0]
+    flags = (module.bias, module.num_layers, float(module.dropout), module.training, module.bidirectional)
+    if lengths is None:
+        output, *new_state = kernel(x, hx, weights, *flags, False)
+        return EngineOutput(output, tuple(new_state), None)
+    # Unequal lengths: torch's packed kernel; states come back in the packed (sorted) order.
+    packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+    order, unorder = packed.sorted_indices, packed.unsorted_indices
+    if module.mode == "LSTM":
+        hx = tuple(h.index_select(1, order) for h in hx)
+    else:
+        hx = hx.index_select(1, order)
+    data, *new_state = kernel(packed.data, packed.batch_sizes, hx, weights, *flags)
+    output, _ = pad_packed_sequence(packed._replace(data=data), total_length=x.size(0))
+    return EngineOutput(output, tuple(s.index_select(1, unorder) for s in new_state), None)
