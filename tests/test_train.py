@@ -52,12 +52,24 @@ def test_runs_are_repeatable_with_a_seed(tmp_path):
         assert torch.equal(value, _final_weights(tmp_path / "b")[name]), name
 
 
-def test_resume_continues_exactly_where_the_checkpoint_was(tmp_path):
+@pytest.mark.parametrize("task", ["adding", "charlm"])
+def test_resume_continues_exactly_where_the_checkpoint_was(tmp_path, task):
+    # charlm carries the recurrent state from batch to batch; the checkpoint must carry it too.
+    if task == "adding":
+        args = TINY_ADDING
+    else:
+        text = tmp_path / "text.txt"
+        text.write_text("all the world's a stage, and all the men and women merely players\n" * 40, encoding="utf-8")
+        args = ["charlm", "--data", str(text), "--hidden", "8", "--layers", "1", "--seq-len", "16", "--batch-size", "4"]
+
+    def train(out, *extra):
+        return main(["train", *args, "--out", str(out), "--quiet", *extra])
+
     # Uninterrupted: 3 epochs. Interrupted: stop after 25 steps (a checkpoint at 20), then resume.
-    _train(tmp_path / "whole", "--epochs", "3")
-    _train(tmp_path / "parts", "--epochs", "3", "--steps", "25", "--checkpoint-every", "10")
+    train(tmp_path / "whole", "--epochs", "3")
+    train(tmp_path / "parts", "--epochs", "3", "--steps", "25", "--checkpoint-every", "10")
     assert ckpt.load_tensors(tmp_path / "parts" / ckpt.LAST)[1]["progress"]["step"] == 25
-    assert main(["train", "adding", "--out", str(tmp_path / "parts"), "--resume", "--quiet", "--steps", "1000"]) == 0
+    assert main(["train", task, "--out", str(tmp_path / "parts"), "--resume", "--quiet", "--steps", "1000"]) == 0
     whole, parts = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "parts")
     for name in whole:
         torch.testing.assert_close(parts[name], whole[name], rtol=0, atol=0)

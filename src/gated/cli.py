@@ -106,7 +106,7 @@ def _train_parser(commands) -> None:
     g.add_argument("--text-column", help="CSV/JSONL column with the text (default text)")
     g.add_argument("--label-column", help="CSV/JSONL column with the label (default label)")
     g.add_argument("--max-tokens", type=int, help="sentiment: words read per review (default 300)")
-    g.add_argument("--seq-len", type=int, help="charlm: characters per training sequence (default 128)")
+    g.add_argument("--seq-len", type=int, help="charlm: characters per training sequence (default 64)")
     g.add_argument("--ngram-order", type=int, help="charlm: order of the n-gram baseline (default 5)")
     g.add_argument("--length", type=int, help="adding/copy: sequence length (adding, default 100) or symbols to copy")
     g.add_argument("--delay", type=int, help="copy: blanks between the symbols and the recall")

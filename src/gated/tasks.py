@@ -71,7 +71,8 @@ class AddingTask(Task):
     """Two marked numbers in a long sequence; predict their sum (MSE)."""
 
     name, metric, higher_is_better = "adding", "mse", False
-    defaults = dict(epochs=30, batch_size=64, lr=3e-3, hidden=64, layers=1)
+    # lr 1e-2 with clipping: at 3e-3 an LSTM needs far more steps to find the markers.
+    defaults = dict(epochs=40, batch_size=64, lr=1e-2, hidden=64, layers=1)
     options_defaults = dict(length=100, steps_per_epoch=100)
 
     def model_config(self, args) -> ModelConfig:
@@ -250,8 +251,9 @@ class CharLMTask(Task):
     """Predict each next character of Shakespeare's plays (bits per character)."""
 
     name, metric, higher_is_better = "charlm", "bits_per_char", False
-    defaults = dict(epochs=1, batch_size=64, lr=3e-3, hidden=256, layers=2, embedding=32, time_limit=540.0)
-    options_defaults = dict(data=None, seq_len=128, ngram_order=5)
+    # Many small steps beat few large ones in a 10-minute budget: 2 x 2,180 steps of 32 x 64 characters.
+    defaults = dict(epochs=2, batch_size=32, lr=4e-3, hidden=256, layers=2, embedding=32, time_limit=540.0)
+    options_defaults = dict(data=None, seq_len=64, ngram_order=5)
 
     def __init__(self, options: dict, vocab=None) -> None:
         super().__init__(options)
@@ -285,17 +287,21 @@ class CharLMTask(Task):
         return _model_args(args, vocab_size=v, output_size=v, readout="every")
 
     def train_batches(self, epoch, batch_size, seed):
+        """The training text as ``batch_size`` parallel streams, cut into windows of seq_len.
+
+        Row b of each batch continues row b of the one before (``carry``), so the model
+        starts each window from the state the last one ended in and can learn to use
+        context longer than a window (truncated backpropagation through time).
+        """
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         ids, n = self.ids("train"), self.options["seq_len"]
-        # A random phase each epoch, so chunk borders fall in new places.
-        start = int(torch.randint(n, (1,), generator=g))
-        count = (len(ids) - start - 1) // n
-        starts = start + n * torch.randperm(count, generator=g)
-        batches = []
-        for i in range(0, count - batch_size + 1, batch_size):
-            rows = torch.stack([ids[s : s + n + 1] for s in starts[i : i + batch_size].tolist()])
-            batches.append(Batch(rows[:, :-1], rows[:, 1:]))
-        return batches
+        start = int(torch.randint(n, (1,), generator=g))  # a new phase each epoch moves the window borders
+        per_stream = (len(ids) - start - 1) // batch_size
+        streams = ids[start : start + batch_size * per_stream + 1]
+        inputs = streams[:-1].view(batch_size, per_stream)
+        targets = streams[1:].view(batch_size, per_stream)
+        return [Batch(inputs[:, t : t + n], targets[:, t : t + n], carry=True)
+                for t in range(0, per_stream - n + 1, n)]
 
     def loss(self, output, batch):
         return F.cross_entropy(output.flatten(0, 1), batch.targets.flatten())

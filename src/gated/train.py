@@ -26,6 +26,7 @@ from torch import nn
 
 from . import checkpoint as ckpt
 from .models import parameter_count
+from .data.batching import shard
 from .tasks import Task
 
 
@@ -94,6 +95,7 @@ class Trainer:
         self.console = Console(stderr=True, quiet=quiet or not self.main)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         self.state = RunState()
+        self.carry = None  # the recurrent state handed from one batch to the next (carry batches)
         self.net = nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
 
     # -- checkpoints -------------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Trainer:
             return
         optim_tensors, optim_meta = ckpt.optimizer_tensors(self.optimizer)
         tensors = {**ckpt.prefixed("model", self.model.state_dict()), **ckpt.prefixed("optim", optim_tensors),
-                   "rng.torch": torch.get_rng_state()}
+                   **ckpt.prefixed("carry", dict(enumerate(_as_tuple(self.carry)))), "rng.torch": torch.get_rng_state()}
         ckpt.save_tensors(self.out / ckpt.LAST, tensors, {"progress": vars(self.state), "optimizer": optim_meta})
 
     def save_best(self) -> None:
@@ -117,6 +119,10 @@ class Trainer:
         ckpt.restore_optimizer(self.optimizer, ckpt.unprefixed("optim", tensors), meta["optimizer"])
         torch.set_rng_state(tensors["rng.torch"])
         self.state = RunState(**meta["progress"])
+        carried = ckpt.unprefixed("carry", tensors)
+        self.carry = tuple(carried[str(i)] for i in range(len(carried))) or None
+        if self.carry is not None and len(self.carry) == 1:
+            self.carry = self.carry[0]
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -138,17 +144,19 @@ class Trainer:
     def fit(self) -> str:
         """Train until the epochs, steps, time or patience run out; returns why it stopped."""
         s = self.settings
-        per_epoch = len(self.task.train_batches(0, s.batch_size, s.seed)[self.rank :: self.world])
+        per_epoch = len(shard(self.task.train_batches(0, s.batch_size, s.seed), self.rank, self.world))
         # The schedule spans the epochs; --steps and --time-limit are budgets that may cut it
         # short, so that stopping and resuming never changes the learning rate a step gets.
         total_steps = s.epochs * per_epoch
         reason = "finished"
         with StopRequest() as stop, self._progress_bar() as bar:
             while self.state.epoch < s.epochs:
-                batches = self.task.train_batches(self.state.epoch, s.batch_size, s.seed)[self.rank :: self.world]
+                batches = shard(self.task.train_batches(self.state.epoch, s.batch_size, s.seed), self.rank, self.world)
                 job = bar.add_task("train", total=len(batches), completed=self.state.batch,
                                    epoch=self.state.epoch + 1, loss=float("nan"), rate="")
                 started, losses, seen = time.perf_counter(), [], 0
+                if self.state.batch == 0:
+                    self.carry = None  # a new epoch starts new streams
                 for batch in batches[self.state.batch :]:
                     losses.append(self._step(batch, total_steps))
                     seen += batch.steps
@@ -194,7 +202,10 @@ class Trainer:
         self.net.train()
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(total_steps)
-        output = self.net(batch.inputs, batch.lengths)[0]
+        # Start from where the previous window ended, without backpropagating into it.
+        state = _detach(self.carry) if batch.carry else None
+        output, final = self.net(batch.inputs, batch.lengths, state)
+        self.carry = final if batch.carry else None
         loss = self.task.loss(output, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -250,3 +261,13 @@ class Trainer:
             "seed": self.settings.seed, "splits": splits, "steps": self.state.step,
             "epochs": self.state.epoch, "world_size": self.world,
         }
+
+
+def _as_tuple(state) -> tuple:
+    return () if state is None else (state if isinstance(state, tuple) else (state,))
+
+
+def _detach(state):
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()

@@ -13,6 +13,7 @@ class Batch:
     inputs: Tensor  # (B, T) token ids or (B, T, F) features
     targets: Tensor  # (B,) labels or values, or (B, T) next tokens
     lengths: Tensor | None = None  # (B,) real steps; None when every sequence is full length
+    carry: bool = False  # row b continues row b of the previous batch: start from its final state
 
     def __len__(self) -> int:
         return self.inputs.size(0)
@@ -21,6 +22,16 @@ class Batch:
     def steps(self) -> int:
         """Real (unpadded) time steps in the batch, for throughput."""
         return int(self.lengths.sum()) if self.lengths is not None else self.inputs.size(0) * self.inputs.size(1)
+
+
+def shard(batches: list[Batch], rank: int, world: int) -> list[Batch]:
+    """This process's share of an epoch: every world-th batch, or, for batches that carry
+    state from one to the next, every world-th row of each, so each row stays one stream."""
+    if world == 1:
+        return batches
+    if batches and batches[0].carry:
+        return [Batch(b.inputs[rank::world], b.targets[rank::world], None, True) for b in batches]
+    return batches[rank::world]
 
 
 def pad(sequences: list[list[int]]) -> tuple[Tensor, Tensor]:
