@@ -141,3 +141,25 @@ def test_gates_answer_to_gate_names_and_output_stays_forwards():
     assert trace.forget_gate is trace.forget
     with pytest.raises(AttributeError):
         trace.hidden_gate
+
+
+def test_gradient_through_time_is_the_jacobian_seen_along_a_fixed_direction():
+    rnn = gated.RNN(I, H, num_layers=2, dtype=torch.float64)
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    got = gated.gradient_through_time(rnn, x, generator=torch.Generator().manual_seed(5))
+    v = torch.randn(H, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    v = v / v.norm()
+    jacobian = torch.autograd.functional.jacobian(lambda x: rnn(x)[1][-1] @ v, x)  # (B, T, B, I)
+    per_sample = torch.stack([jacobian[b, :, b].norm(dim=-1) for b in range(B)], dim=1)  # (T, B)
+    torch.testing.assert_close(got, per_sample.mean(dim=1))
+
+
+def test_plain_rnn_forgets_faster_than_an_lstm_that_keeps_its_forget_gate_open():
+    torch.manual_seed(0)
+    steps = 60
+    x = torch.randn(steps, 16, I)
+    rnn = gated.gradient_through_time(gated.RNN(I, H), x)
+    lstm = gated.gradient_through_time(gated.LSTM(I, H, forget_bias=4.0), x)
+    # How much of the last step's sensitivity survives back to the first input.
+    assert rnn[0] / rnn[-1] < 1e-3
+    assert lstm[0] / lstm[-1] > 10 * (rnn[0] / rnn[-1])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
@@ -73,3 +74,28 @@ class Trace:
                 "direction(s) (0 forward, 1 backward)"
             )
         return self[name][(layer % self.num_layers) * self.num_directions + direction]
+
+
+def gradient_through_time(module, input: Tensor, hx=None, generator: torch.Generator | None = None) -> Tensor:
+    """How strongly the last step still feels each input: ``|d (v . h_T) / d x_t|`` for every step t.
+
+    ``h_T`` is the top layer's final hidden state (forward direction) and ``v``
+    a fixed random unit vector, so the number is one backward pass and does not
+    favour any unit. ``input`` is time-major or batch-first as the module
+    expects; the result, shape (T,), is averaged over the batch. A plain RNN's
+    values fall off quickly with distance from the end (its short-term
+    memory); gated cells keep them up over far longer spans.
+    """
+    x = input.detach().clone().requires_grad_(True)
+    output, state = module(x, hx)
+    h_n = state[0] if isinstance(state, tuple) else state
+    directions = 2 if module.bidirectional else 1
+    last = h_n[-directions]  # top layer, forward direction: (B, H) or (H,) unbatched
+    v = torch.randn(last.shape[-1], generator=generator, dtype=last.dtype)
+    (last @ (v / v.norm()).to(last.device)).sum().backward()
+    grad = x.grad
+    if grad.dim() == 2:  # unbatched (T, I)
+        return grad.norm(dim=-1)
+    if module.batch_first:
+        grad = grad.transpose(0, 1)
+    return grad.norm(dim=-1).mean(dim=1)
