@@ -163,6 +163,8 @@ def test_checkpoints_are_safetensors_not_pickles(tmp_path):
         (["train", "adding", "--out", "{run}"], "already holds a run; use --resume"),
         (["generate", "{run}", "--length", "-1"], "--length must be zero or more"),
         (["evaluate", "{run}", "--data", "x.csv"], "makes its own data"),
+        (["train", "adding", "--out", "{run}/new", "--delay", "5"], "--delay does not apply to the adding task"),
+        (["train", "copy", "--out", "{run}/new", "--data", "x.txt"], "--data does not apply to the copy task"),
     ],
 )
 def test_command_errors_are_clear_and_exit_1(tmp_path, capsys, argv, message):

@@ -124,6 +124,15 @@ def _fill_defaults(args, task_cls) -> None:
             setattr(args, name, default)
 
 
+def _refuse_foreign_options(args) -> None:
+    """An option of another task would be silently ignored; say so instead."""
+    mine = set(TASK_OPTIONS[args.task])
+    for name in sorted(set().union(*TASK_OPTIONS.values()) - mine):
+        if getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise CommandError(f"{flag} does not apply to the {args.task} task")
+
+
 def cmd_train(args) -> int:
     out: Path = args.out
     if args.resume:
@@ -131,6 +140,7 @@ def cmd_train(args) -> int:
     if (out / ckpt.CONFIG).exists():
         raise CommandError(f"{out} already holds a run; use --resume to continue it or choose another --out")
     task_cls = TASKS[args.task]
+    _refuse_foreign_options(args)
     _fill_defaults(args, task_cls)
     options = {name: getattr(args, name) for name in TASK_OPTIONS[args.task]}
     if options.get("data") is not None:
