@@ -45,11 +45,12 @@ def run(name: str, args: list[str], out: Path) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| task | model | metric | value | baseline | seconds | command |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | model | metric | value | baseline | steps | seconds | command |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         base = r["baseline"]
         lines.append(f"| {r['task']} | {r['model']} | {r['metric']} | {r['value']:.4f} | "
-                     f"{base['name']} {base['value']:.4f} | {r['seconds']:.0f} | `{r['command']}` |")
+                     f"{base['name']} {base['value']:.4f} | {r['steps']} | {r['seconds']:.0f} | `{r['command']}` |")
     return "\n".join(lines)
 
 

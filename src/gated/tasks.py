@@ -252,7 +252,7 @@ class CharLMTask(Task):
 
     name, metric, higher_is_better = "charlm", "bits_per_char", False
     # Many small steps beat few large ones in a 10-minute budget: 2 x 2,180 steps of 32 x 64 characters.
-    defaults = dict(epochs=2, batch_size=32, lr=4e-3, hidden=256, layers=2, embedding=32, time_limit=540.0)
+    defaults = dict(epochs=2, batch_size=32, lr=4e-3, hidden=256, layers=2, embedding=32)
     options_defaults = dict(data=None, seq_len=64, ngram_order=5)
 
     def __init__(self, options: dict, vocab=None) -> None:
