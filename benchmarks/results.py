@@ -6,7 +6,7 @@ machine's cores do not fight over one run's OpenMP threads.
 
     python benchmarks/results.py --out runs/results [--only adding] [--jobs 2]
 
-A row already trained under --out is read, not trained again.
+A row already trained under --out is read, not trained again; a stopped one is resumed.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def run(name: str, args: list[str], out: Path) -> dict:
     run_dir = out / name
     if not (run_dir / "metrics.json").exists():
         command = ["gated", "train", *args, "--out", str(run_dir), "--quiet"]
+        if (run_dir / "config.json").exists():  # a row that was stopped: carry on with it
+            command = ["gated", "train", args[0], "--out", str(run_dir), "--resume", "--quiet"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(out / f"{name}.log", "w") as log:
             subprocess.run([sys.executable, "-m", "gated.cli", *command[1:]], stdout=log, stderr=log, env=env,
