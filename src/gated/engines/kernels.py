@@ -402,3 +402,35 @@ def rnn_step(x, w_t, bias, relu, h, xh, pre):
         else:
             for j in range(hidden):
                 h_b[j] = tanh(p[j] + bias[j])
+
+
+# -- the products outside the loop -----------------------------------------------------------
+# Done here rather than by torch so that a whole fused call stays on one thread: waking
+# torch's OpenMP workers after a kernel costs more than these products on small shapes
+# (measured: fused.py, _load_single_threaded_blas).
+
+
+@njit(**JIT)
+def linear(x, w, bias, out):
+    """out = x @ w^T + bias for x (N, I), w (G, I); bias (G,) or (0,)."""
+    np.dot(x, w.T, out)
+    if bias.shape[0] > 0:
+        for n in range(out.shape[0]):
+            out[n] += bias
+
+
+@njit(**JIT)
+def linear_backward(d_out, x, w, d_x, d_w, d_bias):
+    """Gradients of :func:`linear`: d_x = d_out @ w, d_w = d_out^T @ x, d_bias = column sums."""
+    np.dot(d_out, w, d_x)
+    np.dot(d_out.T, x, d_w)
+    if d_bias.shape[0] > 0:
+        d_bias[:] = 0
+        for n in range(d_out.shape[0]):
+            d_bias += d_out[n]
+
+
+@njit(**JIT)
+def matmul_tn(a, b, out):
+    """out = a^T @ b: a weight gradient summed over all steps and sequences at once."""
+    np.dot(a.T, b, out)
