@@ -41,6 +41,7 @@ class Stream:
     def reset(self, hx=None) -> None:
         """Start a new sequence: zero state, or ``hx`` shaped as for the module's forward."""
         self._batched: bool | None = None
+        self._shape, self._torch_dtype = None, None  # of the steps the hot path takes
         self._state: list[tuple[np.ndarray, ...]] | None = None
         self._hx = hx
         if self._fast:
@@ -48,6 +49,17 @@ class Stream:
 
     def step(self, x_t: Tensor) -> Tensor:
         """One time step: ``x_t`` (input_size,) or (batch, input_size) -> the top layer's new h."""
+        if x_t.shape == self._shape and x_t.dtype == self._torch_dtype and x_t.is_contiguous() and self._fast:
+            # The hot path, checked once on the first step: a numpy view, the kernels, a copy out.
+            x = (x_t.detach() if x_t.requires_grad else x_t).numpy()  # detach alone costs a microsecond
+            if not self._batched:
+                x = x.reshape(1, -1)
+            for step, state in zip(self._steps, self._state):
+                x = step(x, *state)
+            return torch.from_numpy(x.copy() if self._batched else x[0].copy())
+        return self._checked_step(x_t)
+
+    def _checked_step(self, x_t: Tensor) -> Tensor:
         if x_t.dim() not in (1, 2):
             raise ValueError(
                 f"{type(self.module).__name__}.stream: a step takes (input_size,) or (batch, input_size), "
@@ -66,8 +78,9 @@ class Stream:
                 f"{type(self.module).__name__}.stream: expected steps of shape "
                 f"({self._state[0][0].shape[0]}, {self.module.input_size}), got {list(x_t.shape)}"
             )
-        if x.dtype != self._dtype or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=self._dtype)
+        if x_t.dtype == self.module.weight_ih_l0.dtype:
+            self._shape, self._torch_dtype = x_t.shape, x_t.dtype  # from now on, the hot path
+        x = np.ascontiguousarray(x, dtype=self._dtype)
         for step, state in zip(self._steps, self._state):
             x = step(x, *state)
         y = torch.from_numpy(x.copy())
