@@ -48,9 +48,9 @@ def test_size_decides_between_fused_and_native():
     assert engines.choose(small, _x(1)) == "fused"
     assert engines.choose(large, _x(64)) == "native"
     assert engines.choose(small, _x(0)) == "native"  # nothing to loop over
-    # torch's LSTM (oneDNN) is not beaten for inference; training at batch 1 is.
+    # torch's LSTM (oneDNN) was not beaten at any size measured.
     lstm = gated.LSTM(I, 128)
-    assert engines.choose(lstm, _x(1)) == "fused"
+    assert engines.choose(lstm, _x(1)) == "native"
     with torch.no_grad():
         assert engines.choose(lstm, _x(1)) == "native"
 

@@ -60,12 +60,13 @@ def needs_grad(module, x: Tensor, state=()) -> bool:
 #   RNN  H256  B1: 1.51|3.36  B4: 1.45|2.25  B8: 1.26|1.76  B16: 0.71|0.90  B32: 0.84|0.83
 #
 # torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
-# the gate math) does not beat for inference at any size measured, and only ties when
-# training at batch 1; torch's GRU and RNN kernels are much slower at small sizes. Past
-# the bounds, MKL's multithreaded GEMM inside torch's kernel wins.
+# the gate math) does not beat at any size measured: training at batch 1 ties here and
+# measured 0.77 in a `gated bench` run (shape a), so the LSTM goes to native unless traced.
+# torch's GRU and RNN kernels are much slower at small sizes. Past the bounds, MKL's
+# multithreaded GEMM inside torch's kernel wins.
 FUSED_WINS_UP_TO = {  # (mode, training) -> largest batch * hidden_size where fused wins
     ("LSTM", False): 0,
-    ("LSTM", True): 256,
+    ("LSTM", True): 0,
     ("GRU", False): 1024,
     ("GRU", True): 2048,
     ("RNN", False): 2048,
