@@ -62,10 +62,17 @@ def _run(module, layout, batch_first, with_hx, seed):
 
 
 ENGINES = ["reference", "fused", "native"]
+# The native engine is torch's own kernel: only its glue (packing, state order) is ours, and
+# batch_first and bias are handled before the engine, so a quarter of the matrix covers it.
+ENGINE_MATRIX = [
+    (case, engine)
+    for engine in ENGINES
+    for case in MATRIX
+    if engine != "native" or (not case[3] and case[4])
+]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("case", MATRIX, ids=_case_id)
+@pytest.mark.parametrize("case,engine", ENGINE_MATRIX, ids=lambda v: v if isinstance(v, str) else _case_id(v))
 def test_matches_torch(case, engine):
     kind, layers, bidirectional, batch_first, bias, proj, layout, with_hx = case
     options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)

@@ -164,6 +164,12 @@ class RecurrentBase(nn.Module):
         output, state, steps, mask = self._run(input, hx, record=True)
         return Trace(output, state, steps, mask, self.num_layers, self.num_directions)
 
+    def stream(self, hx=None):
+        """Step-by-step inference, one input at a time, carrying the state (see ``gated.stream``)."""
+        from .stream import Stream
+
+        return Stream(self, hx)
+
     def _run(self, input, hx, record: bool):
         x, layout = self._time_major(input)
         self._check_hx_rank(hx, layout)

@@ -45,26 +45,45 @@ def needs_grad(module, x: Tensor, state=()) -> bool:
     return x.requires_grad or any(s.requires_grad for s in state) or any(p.requires_grad for p in module.parameters())
 
 
-# Where the fused kernel beats torch's own, measured on the 2-core build machine (AVX-512,
-# torch 2.13 MKL) with benchmarks/sweep_engines.py; see the table in that file's output
-# and README-engines.md. The fused engine wins while one step's matrix product is small
-# (per-call overhead of torch's kernels dominates); once batch * hidden grows, MKL's
-# multithreaded GEMM inside torch's kernel wins. Bounds are on batch * hidden_size.
-FUSED_WINS_UP_TO = {"LSTM": 1024, "GRU": 4096, "RNN_TANH": 2048, "RNN_RELU": 2048}
+# Where the fused kernel beats torch's own: the largest batch * hidden_size at which it won,
+# for inference (no gradient) and for training (forward+backward), measured on the 2-core
+# build machine (AVX-512, torch 2.13 with MKL/oneDNN, shared with another job) by
+# benchmarks/sweep_engines.py: native time / fused time, T=50, I=H/2, forward | fwd+bwd:
+#
+#   LSTM H128  B1: 0.72|1.02  B4: 0.70|0.78  B8: 0.60|0.71  B16: 0.43|0.53  B32: 0.46|0.54
+#   LSTM H256  B1: 0.73|1.03  B4: 0.22|0.25  B8: 0.27|0.35  B16: 0.37|0.47  B32: 0.45|0.62
+#   GRU  H64   B1: 5.11|11.5  B4: 2.84|6.50  B8: 1.87|4.30  B16: 1.11|2.78  B32: 0.81|1.80
+#   GRU  H128  B1: 3.24|6.99  B4: 1.72|3.85  B8: 1.28|2.55  B16: 0.91|1.69  B32: 0.64|1.03
+#   GRU  H256  B1: 1.78|5.21  B4: 1.15|3.01  B8: 0.48|1.00  B16: 0.52|0.95  B32: 0.56|0.91
+#   RNN  H64   B1: 2.74|4.82  B4: 2.99|4.60  B8: 3.11|3.75  B16: 1.80|2.69  B32: 1.39|2.05
+#   RNN  H128  B1: 2.47|5.15  B4: 2.65|3.10  B8: 1.97|2.70  B16: 1.56|1.87  B32: 1.28|1.32
+#   RNN  H256  B1: 1.51|3.36  B4: 1.45|2.25  B8: 1.26|1.76  B16: 0.71|0.90  B32: 0.84|0.83
+#
+# torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
+# the gate math) does not beat at any size measured: training at batch 1 ties here and
+# measured 0.77 in a `gated bench` run (shape a), so the LSTM goes to native unless traced.
+# torch's GRU and RNN kernels are much slower at small sizes. Past the bounds, MKL's
+# multithreaded GEMM inside torch's kernel wins.
+FUSED_WINS_UP_TO = {  # (mode, training) -> largest batch * hidden_size where fused wins
+    ("LSTM", False): 0,
+    ("LSTM", True): 0,
+    ("GRU", False): 1024,
+    ("GRU", True): 2048,
+    ("RNN", False): 2048,
+    ("RNN", True): 2048,
+}
 
 
 def choose(module, x: Tensor, state=(), record: bool = False) -> str:
-    """The fastest engine that can do what is asked (see FUSED_WINS_UP_TO for the measurements)."""
+    """The fastest engine that can do what is asked (the measurements are above FUSED_WINS_UP_TO)."""
     fused_ok = fused.supports(module, x) is None
+    grad = needs_grad(module, x, state)
     if record:
         # Only the reference engine can differentiate through recorded gates; without
         # gradients the fused kernel records them at almost the cost of a forward.
-        if needs_grad(module, x, state) or not fused_ok:
-            return "reference"
-        return "fused"
-    if not fused_ok:
+        return "fused" if fused_ok and not grad else "reference"
+    if not fused_ok or x.size(1) == 0:
         return "native"
-    batch = x.size(1)
-    if batch == 0:
-        return "native"
-    return "fused" if batch * module.hidden_size <= FUSED_WINS_UP_TO[module.mode] else "native"
+    family = "RNN" if module.mode.startswith("RNN") else module.mode  # tanh and relu measured alike
+    bound = FUSED_WINS_UP_TO[(family, grad)]
+    return "fused" if x.size(1) * module.hidden_size <= bound else "native"

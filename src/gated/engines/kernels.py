@@ -328,3 +328,109 @@ def rnn_backward(d_out, dh_n, out, whh, lengths, relu, d_pre, dh0):
             if t < lengths[b]:
                 dh[b] = dh_prev[b]
     dh0[:] = dh
+
+
+# -- one step at a time (streaming) --------------------------------------------------------------
+
+
+@njit(**JIT)
+def lstm_step(x, w_t, bias, whr_t, h, c, xh, pre, full):
+    """One LSTM step for streaming, in place on h (B,P) and c (B,H).
+
+    w_t (I+P, 4H) is [W_ih; W_hh]^T, so one product of the combined [x, h]
+    (the guide's step 1, literally) gives the gates; bias is b_ih + b_hh.
+    """
+    batch, inputs = x.shape
+    hidden = c.shape[1]
+    xh[:, :inputs] = x
+    xh[:, inputs:] = h
+    np.dot(xh, w_t, pre)
+    for b in range(batch):
+        p, c_b = pre[b], c[b]
+        for k in range(4 * hidden):
+            p[k] += bias[k]
+        for k in range(2 * hidden):
+            p[k] = sigmoid(p[k])
+        for k in range(2 * hidden, 3 * hidden):
+            p[k] = tanh(p[k])
+        for k in range(3 * hidden, 4 * hidden):
+            p[k] = sigmoid(p[k])
+        for j in range(hidden):
+            c_b[j] = p[hidden + j] * c_b[j] + p[j] * p[2 * hidden + j]
+        for j in range(hidden):
+            full[b, j] = p[3 * hidden + j] * tanh(c_b[j])
+    if whr_t.shape[0] > 0:
+        np.dot(full, whr_t, h)
+    else:
+        h[:] = full
+
+
+@njit(**JIT)
+def gru_step(x, wih_t, whh_t, bih, bhh, h, xg, hg):
+    """One GRU step for streaming, in place on h (B,H). The GRU needs W_ih x and W_hh h apart."""
+    batch, hidden = h.shape
+    one = np.ones(1, h.dtype)[0]
+    np.dot(x, wih_t, xg)
+    np.dot(h, whh_t, hg)
+    for b in range(batch):
+        x_g, h_g, h_b = xg[b], hg[b], h[b]
+        for k in range(3 * hidden):
+            x_g[k] += bih[k]
+            h_g[k] += bhh[k]
+        for k in range(2 * hidden):  # reset and update gates
+            x_g[k] = sigmoid(x_g[k] + h_g[k])
+        for j in range(hidden):
+            candidate = tanh(x_g[2 * hidden + j] + x_g[j] * h_g[2 * hidden + j])
+            update = x_g[hidden + j]
+            h_b[j] = (one - update) * candidate + update * h_b[j]
+
+
+@njit(**JIT)
+def rnn_step(x, w_t, bias, relu, h, xh, pre):
+    """One RNN step for streaming, in place on h (B,H); w_t is [W_ih; W_hh]^T."""
+    batch, inputs = x.shape
+    hidden = h.shape[1]
+    zero = np.zeros(1, h.dtype)[0]
+    xh[:, :inputs] = x
+    xh[:, inputs:] = h
+    np.dot(xh, w_t, pre)
+    for b in range(batch):
+        p, h_b = pre[b], h[b]
+        if relu:
+            for j in range(hidden):
+                h_b[j] = max(p[j] + bias[j], zero)
+        else:
+            for j in range(hidden):
+                h_b[j] = tanh(p[j] + bias[j])
+
+
+# -- the products outside the loop -----------------------------------------------------------
+# Done here rather than by torch so that a whole fused call stays on one thread: waking
+# torch's OpenMP workers after a kernel costs more than these products on small shapes
+# (measured: fused.py, _load_single_threaded_blas).
+
+
+@njit(**JIT)
+def linear(x, w, bias, out):
+    """out = x @ w^T + bias for x (N, I), w (G, I); bias (G,) or (0,)."""
+    np.dot(x, w.T, out)
+    if bias.shape[0] > 0:
+        for n in range(out.shape[0]):
+            out[n] += bias
+
+
+@njit(**JIT)
+def linear_backward(d_out, x, w, d_x, d_w, d_bias):
+    """Gradients of :func:`linear`: d_x = d_out @ w, d_w = d_out^T @ x, d_bias = column sums."""
+    np.dot(d_out, w, d_x)
+    np.dot(d_out.T, x, d_w)
+    if d_bias.shape[0] > 0:
+        d_bias[:] = 0
+        for n in range(d_out.shape[0]):
+            d_bias += d_out[n]
+
+
+@njit(**JIT)
+def matmul_tn(a, b, out):
+    """out = a^T @ b: a weight gradient summed over all steps and sequences at once."""
+    np.dot(a.T, b, out)

@@ -1,0 +1,49 @@
+"""Where does the fused engine beat torch's own kernel? The measurements behind engine="auto".
+
+For each module, batch size and hidden size, times the fused and the native
+engine (forward, and forward+backward) in the same process and prints
+native time / fused time: above 1, fused wins. engines.FUSED_WINS_UP_TO
+records the largest batch * hidden_size where fused won both directions.
+
+Usage: python benchmarks/sweep_engines.py [--seconds 0.2] [--steps 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+import gated
+from gated.bench import _forward, _forward_backward, compare
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=0.2)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--modules", default="LSTM,GRU,RNN")
+    parser.add_argument("--batches", default="1,4,8,16,32")
+    parser.add_argument("--hiddens", default="64,128,256")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.steps}, I=H/2")
+    print("native time / fused time (above 1: fused faster), forward | forward+backward")
+    for name in args.modules.split(","):
+        for hidden in map(int, args.hiddens.split(",")):
+            cells = []
+            for batch in map(int, args.batches.split(",")):
+                fused = getattr(gated, name)(hidden // 2, hidden, engine="fused")
+                native = getattr(gated, name)(hidden // 2, hidden, engine="native")
+                native.load_state_dict(fused.state_dict())
+                x = torch.randn(args.steps, batch, hidden // 2)
+                ratios = []
+                for make in (_forward, _forward_backward):
+                    t_native, t_fused = compare(make(native, x), make(fused, x), args.seconds, 3)
+                    ratios.append(t_native / t_fused)
+                cells.append(f"B{batch}: {ratios[0]:.2f}|{ratios[1]:.2f}")
+            print(f"{name:4} H{hidden:<4} " + "  ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Streaming: feed a recurrent module one input at a time, for speech, sensors, live text.
+
+    stream = lstm.eval().stream()
+    for x_t in source:            # x_t: (input_size,) or (batch, input_size)
+        y_t = stream.step(x_t)    # the top layer's hidden state, (hidden,) or (batch, hidden)
+    stream.state                  # (h, c) shaped like forward's, ready to hand to lstm(...)
+    stream.reset()                # forget everything: zero state (or a given hx)
+
+Feeding steps one by one gives the same outputs and states as running the
+whole sequence at once. A stream is for inference: no gradients, no dropout.
+It keeps its state and a copy of the weights in numpy arrays, so each step is
+one call into a numba kernel (``kernels.lstm_step``) with no torch dispatch in
+between; that is what makes a step take microseconds. The weights are copied
+when the stream is made and on ``reset()``: after changing the weights, reset.
+
+Bidirectional modules cannot stream (their backward direction needs the end of
+the sequence first). Without numba, or for dtypes other than float32/float64,
+the stream falls back to running the module one step at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class Stream:
+    """A recurrent module run one step at a time, carrying its state between calls."""
+
+    def __init__(self, module, hx=None) -> None:
+        if module.bidirectional:
+            raise ValueError(
+                f"{type(module).__name__}: a bidirectional module cannot stream: its backward "
+                "direction needs the whole sequence. Stream a unidirectional module instead"
+            )
+        self.module = module
+        self._fast = _fast_path_possible(module)
+        self.reset(hx)
+
+    def reset(self, hx=None) -> None:
+        """Start a new sequence: zero state, or ``hx`` shaped as for the module's forward."""
+        self._batched: bool | None = None
+        self._shape, self._torch_dtype = None, None  # of the steps the hot path takes
+        self._state: list[tuple[np.ndarray, ...]] | None = None
+        self._hx = hx
+        if self._fast:
+            self._weights = [_layer_weights(self.module, layer) for layer in range(self.module.num_layers)]
+
+    def step(self, x_t: Tensor) -> Tensor:
+        """One time step: ``x_t`` (input_size,) or (batch, input_size) -> the top layer's new h."""
+        if x_t.shape == self._shape and x_t.dtype == self._torch_dtype and x_t.is_contiguous() and self._fast:
+            # The hot path, checked once on the first step: a numpy view, the kernels, a copy out.
+            x = (x_t.detach() if x_t.requires_grad else x_t).numpy()  # detach alone costs a microsecond
+            if not self._batched:
+                x = x.reshape(1, -1)
+            for step, state in zip(self._steps, self._state):
+                x = step(x, *state)
+            return torch.from_numpy(x.copy() if self._batched else x[0].copy())
+        return self._checked_step(x_t)
+
+    def _checked_step(self, x_t: Tensor) -> Tensor:
+        if x_t.dim() not in (1, 2):
+            raise ValueError(
+                f"{type(self.module).__name__}.stream: a step takes (input_size,) or (batch, input_size), "
+                f"got shape {list(x_t.shape)}"
+            )
+        batched = x_t.dim() == 2
+        if self._batched is None:
+            self._start(x_t, batched)
+        elif batched != self._batched:
+            raise ValueError("a stream's steps must all be batched or all unbatched; call reset() to switch")
+        if not self._fast:
+            return self._slow_step(x_t)
+        x = x_t.detach().numpy() if batched else x_t.detach().numpy()[None]
+        if x.shape[0] != self._state[0][0].shape[0] or x.shape[1] != self.module.input_size:
+            raise ValueError(
+                f"{type(self.module).__name__}.stream: expected steps of shape "
+                f"({self._state[0][0].shape[0]}, {self.module.input_size}), got {list(x_t.shape)}"
+            )
+        if x_t.dtype == self.module.weight_ih_l0.dtype:
+            self._shape, self._torch_dtype = x_t.shape, x_t.dtype  # from now on, the hot path
+        x = np.ascontiguousarray(x, dtype=self._dtype)
+        for step, state in zip(self._steps, self._state):
+            x = step(x, *state)
+        y = torch.from_numpy(x.copy())
+        return y if batched else y[0]
+
+    @property
+    def state(self):
+        """The current state, shaped like the second value forward returns."""
+        if self._state is None:
+            raise RuntimeError("the stream has not taken a step yet")
+        if not self._fast:
+            return self._slow_state
+        parts = [torch.from_numpy(np.stack([s[i] for s in self._state])) for i in range(len(self._state[0]))]
+        if not self._batched:
+            parts = [p[:, 0] for p in parts]
+        return parts[0] if len(parts) == 1 else tuple(parts)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _start(self, x_t: Tensor, batched: bool) -> None:
+        module = self.module
+        self._batched = batched
+        self._dtype = np.float64 if module.weight_ih_l0.dtype == torch.float64 else np.float32
+        batch = x_t.size(0) if batched else 1
+        if self._hx is None:
+            states = [x_t.new_zeros(module.num_layers, batch, size) for size in module.state_sizes]
+        else:
+            states = list(self._hx) if isinstance(self._hx, (tuple, list)) else [self._hx]
+            states = [s if batched else s.unsqueeze(1) for s in states]
+            for s, size in zip(states, module.state_sizes):
+                if tuple(s.shape) != (module.num_layers, batch, size):
+                    raise ValueError(f"hx has shape {list(s.shape)}, expected {[module.num_layers, batch, size]}")
+        if not self._fast:
+            self._slow_state = tuple(states) if len(states) == 2 else states[0]
+            if not batched:
+                self._slow_state = _squeeze_state(self._slow_state)
+            self._state = []
+            return
+        self._state = [
+            tuple(np.array(s[layer].detach().numpy(), dtype=self._dtype, order="C") for s in states)
+            for layer in range(module.num_layers)
+        ]
+        self._steps = [_step_function(module.mode, w, batch, self._dtype) for w in self._weights]
+
+    def _slow_step(self, x_t: Tensor) -> Tensor:
+        """Without numba: the module itself on a sequence of one step."""
+        y, self._slow_state = self.module(x_t.unsqueeze(0), self._slow_state)
+        self._state = [()]
+        return y[0]
+
+
+def _squeeze_state(state):
+    return tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) else state.squeeze(1)
+
+
+def _fast_path_possible(module) -> bool:
+    from .engines import fused
+
+    weight = module.weight_ih_l0
+    return fused.available() is None and weight.device.type == "cpu" and weight.dtype in fused.DTYPES
+
+
+def _np(t: Tensor | None, dtype) -> np.ndarray | None:
+    return None if t is None else np.ascontiguousarray(t.detach().numpy(), dtype=dtype)
+
+
+def _layer_weights(module, layer: int) -> dict[str, np.ndarray]:
+    """One layer's weights laid out for the step kernels (copied, so later training cannot race a step)."""
+    w = module.layer_weights(layer)
+    dtype = np.float64 if w.w_ih.dtype == torch.float64 else np.float32
+    rows = w.w_ih.size(0)
+    b_ih = _np(w.b_ih, dtype) if w.b_ih is not None else np.zeros(rows, dtype)
+    b_hh = _np(w.b_hh, dtype) if w.b_hh is not None else np.zeros(rows, dtype)
+    if module.mode == "GRU":
+        return dict(wih_t=_np(w.w_ih.t(), dtype), whh_t=_np(w.w_hh.t(), dtype), bih=b_ih, bhh=b_hh)
+    weights = dict(w_t=_np(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype), bias=b_ih + b_hh)
+    if module.mode == "LSTM":
+        weights["whr_t"] = _np(w.w_hr.t(), dtype) if w.w_hr is not None else np.empty((0, 0), dtype)
+    return weights
+
+
+def _step_function(mode: str, w: dict, batch: int, dtype):
+    """One layer's step as a closure over its weights and scratch buffers (allocated once):
+    it advances the layer's state in place and returns its new h, the next layer's input."""
+    from .engines import kernels
+
+    if mode == "LSTM":
+        hidden = w["bias"].shape[0] // 4
+        xh = np.empty((batch, w["w_t"].shape[0]), dtype)
+        pre, full = np.empty((batch, 4 * hidden), dtype), np.empty((batch, hidden), dtype)
+        w_t, bias, whr_t, kernel = w["w_t"], w["bias"], w["whr_t"], kernels.lstm_step
+
+        def step(x, h, c):
+            kernel(x, w_t, bias, whr_t, h, c, xh, pre, full)
+            return h
+
+    elif mode == "GRU":
+        three_h = w["whh_t"].shape[1]
+        xg, hg = np.empty((batch, three_h), dtype), np.empty((batch, three_h), dtype)
+        wih_t, whh_t, bih, bhh, kernel = w["wih_t"], w["whh_t"], w["bih"], w["bhh"], kernels.gru_step
+
+        def step(x, h):
+            kernel(x, wih_t, whh_t, bih, bhh, h, xg, hg)
+            return h
+
+    else:
+        hidden = w["bias"].shape[0]
+        xh, pre = np.empty((batch, w["w_t"].shape[0]), dtype), np.empty((batch, hidden), dtype)
+        w_t, bias, relu, kernel = w["w_t"], w["bias"], mode == "RNN_RELU", kernels.rnn_step
+
+        def step(x, h):
+            kernel(x, w_t, bias, relu, h, xh, pre)
+            return h
+
+    return step
