@@ -13,7 +13,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_modules.py
+	$(VENV)/bin/gated bench
 
 # torch is pinned and installed first: a CPU build of 2.13.0 lies on these machines,
 # while an unpinned torch would pull a multi-GB CUDA build.

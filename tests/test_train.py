@@ -181,7 +181,7 @@ def test_bad_arguments_exit_2(capsys):
     assert "invalid choice: 'poetry'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "generate", "evaluate", "demo"])
+@pytest.mark.parametrize("command", ["train", "predict", "generate", "evaluate", "bench", "demo"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

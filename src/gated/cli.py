@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path)
     p.add_argument("--data", type=Path, help="a labelled CSV/JSONL/folder (sentiment) or a text file (charlm)")
 
+    from . import bench
+
+    p = commands.add_parser("bench", help="time gated's engines against torch.nn (ratios, GFLOP/s, % of peak)",
+                            description="Time gated against torch.nn in one run and print the ratios.")
+    bench.add_arguments(p)
+
     p = commands.add_parser("demo", help="train a small LSTM on the adding problem and print its gates")
     p.add_argument("--seconds", type=float, default=90.0)
     return parser
@@ -259,6 +265,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.run(args)
+
+
 def cmd_demo(args) -> int:
     from .demo import main as demo
 
@@ -267,7 +279,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "demo": cmd_demo}
+            "bench": cmd_bench, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
