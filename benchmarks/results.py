@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -37,10 +36,9 @@ def run(name: str, args: list[str], out: Path) -> dict:
         command = ["gated", "train", *args, "--out", str(run_dir), "--quiet"]
         if (run_dir / "config.json").exists():  # a row that was stopped: carry on with it
             command = ["gated", "train", args[0], "--out", str(run_dir), "--resume", "--quiet"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         with open(out / f"{name}.log", "w") as log:
-            subprocess.run([sys.executable, "-m", "gated.cli", *command[1:]], stdout=log, stderr=log, env=env,
-                           check=True)
+            subprocess.run([sys.executable, "-m", "gated.cli", *command[1:], "--threads", "1"], stdout=log,
+                           stderr=log, check=True)
     summary = json.loads((run_dir / "metrics.json").read_text())
     summary["command"] = "gated train " + shlex.join(args)
     return summary

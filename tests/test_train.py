@@ -174,6 +174,16 @@ def test_command_errors_are_clear_and_exit_1(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def test_threads_flag_sets_torchs_thread_count(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        assert _train(tmp_path, "--epochs", "1", "--threads", "1") == 0
+        assert torch.get_num_threads() == 1
+        assert main(["train", *TINY_ADDING, "--out", str(tmp_path / "b"), "--threads", "0"]) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bad_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "poetry", "--out", "x"])

@@ -90,6 +90,8 @@ def _train_parser(commands) -> None:
     p.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores); 1 when sharing "
+                   "the machine with other jobs, which would otherwise fight over the same cores")
     g = p.add_argument_group("training (defaults depend on the task)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--steps", type=int, help="stop after this many optimizer steps")
@@ -141,6 +143,10 @@ def _refuse_foreign_options(args) -> None:
 
 def cmd_train(args) -> int:
     out: Path = args.out
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CommandError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.resume:
         return _resume(args)
     if (out / ckpt.CONFIG).exists():
