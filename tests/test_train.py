@@ -191,6 +191,15 @@ def test_bad_arguments_exit_2(capsys):
     assert "invalid choice: 'poetry'" in capsys.readouterr().err
 
 
+def test_the_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "predict", "generate", "evaluate", "bench", "demo"):
+        assert command in out
+
+
 @pytest.mark.parametrize("command", ["train", "predict", "generate", "evaluate", "bench", "demo"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import bench
 
-    p = commands.add_parser("bench", help="time gated's engines against torch.nn (ratios, GFLOP/s, % of peak)",
+    p = commands.add_parser("bench", help="time gated's engines against torch.nn (ratios, GFLOP/s, %% of peak)",
                             description="Time gated against torch.nn in one run and print the ratios.")
     bench.add_arguments(p)
 
