@@ -100,27 +100,20 @@ def test_matches_torch(case, engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_packed_sequences_of_equal_length(kind, engine):
-    # All sequences full length: the engine runs without a mask; results must not change.
-    torch.manual_seed(0)
-    theirs, ours = twins(kind, I, H, bidirectional=True, engine=engine)
-    x = torch.randn(T, B, I)
-    packed = pack(x, [T] * B, batch_first=False)
-    want, got = theirs(packed), ours(packed)
-    for g, w in zip(tensors_of(got), tensors_of(want)):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
-def test_sorted_packed_sequence(kind, engine):
-    # enforce_sorted=True packs carry no sorted_indices; the output must not either.
+@pytest.mark.parametrize(
+    "lengths,enforce_sorted",
+    # All full length: the engine runs without a mask. Sorted: the pack carries no sorted_indices.
+    [([T] * B, False), ([5, 4, 2], True)],
+    ids=["equal-lengths", "sorted"],
+)
+def test_other_packings(kind, engine, lengths, enforce_sorted):
     torch.manual_seed(0)
     theirs, ours = twins(kind, I, H, num_layers=2, bidirectional=True, engine=engine)
-    x = torch.randn(T, B, I)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5, 4, 2]))
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.randn(T, B, I), torch.tensor(lengths), enforce_sorted=enforce_sorted
+    )
     want, got = theirs(packed), ours(packed)
-    assert got[0].sorted_indices is None
+    assert (got[0].sorted_indices is None) == (want[0].sorted_indices is None)
     for g, w in zip(tensors_of(got), tensors_of(want)):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 

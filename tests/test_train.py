@@ -91,7 +91,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     process = _run_until_checkpoint(tmp_path)
     process.kill()  # SIGKILL: no chance to clean up
     process.wait()
-    assert not list(tmp_path.glob(".*.tmp")) or True  # a temp file may remain; the real files must be whole
+    # A temporary file may be left behind; the files that count must be whole.
+    json.loads((tmp_path / ckpt.CONFIG).read_text())
     _, meta = ckpt.load_tensors(tmp_path / ckpt.LAST)
     done = meta["progress"]["step"]
     assert done >= 5

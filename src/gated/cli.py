@@ -23,7 +23,7 @@ import torch
 
 from . import __version__
 from . import checkpoint as ckpt
-from .models import CELLS, ModelConfig, SequenceModel
+from .models import CELLS, ModelConfig, SequenceModel, parameter_count
 from .tasks import TASKS, Task
 from .train import Trainer, TrainSettings
 
@@ -198,7 +198,7 @@ def _resume(args) -> int:
 
 def _train_and_report(trainer: Trainer, task: Task, config: ModelConfig) -> int:
     console = trainer.console
-    console.print(f"{task.name}: {config.cell.upper()} with {sum(p.numel() for p in trainer.model.parameters()):,} "
+    console.print(f"{task.name}: {config.cell.upper()} with {parameter_count(trainer.model):,} "
                   f"parameters, metric {task.metric}")
     reason = trainer.fit()
     if reason == "interrupted":
