@@ -3,13 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+APT_CHROMIUM := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
 .PHONY: demo test bench clean
 
 demo: $(STAMP)
 	$(PY) -m gated.demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 bench: $(STAMP)
@@ -20,8 +22,17 @@ bench: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,data,baselines]"
+	$(PY) -m pip install --quiet -e ".[dev,data,baselines,report]"
 	touch $(STAMP)
+
+# The browser test (tests/browser.py) drives the system's Chromium; Playwright never downloads one.
+# A file target: once /usr/bin/chromium exists this rule does nothing.
+$(CHROMIUM):
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "make test needs Chromium at $(CHROMIUM); install it with: sudo sh -c '$(APT_CHROMIUM)'" >&2; \
+		exit 1; \
+	fi
+	$(APT_CHROMIUM)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

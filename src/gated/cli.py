@@ -26,6 +26,7 @@ from . import checkpoint as ckpt
 from .models import CELLS, ModelConfig, SequenceModel, parameter_count
 from .tasks import TASKS, Task
 from .train import Trainer, TrainSettings
+from .viz.lang import LANGUAGES
 
 # Options that belong to the task (saved in config.json to rebuild it), by task.
 TASK_OPTIONS = {
@@ -75,6 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="train a small LSTM on the adding problem and print its gates")
     p.add_argument("--seconds", type=float, default=90.0)
+
+    p = commands.add_parser(
+        "tour", help="the illustrated guide, drawn from live models: writes DIR/index.html",
+        description="Train small RNN, LSTM and GRU models on real data (or reuse those in DIR/models), "
+        "then write a report that walks through the guide with figures computed from them.",
+    )
+    p.add_argument("--out", type=Path, default=Path("tour"), help="folder for the report and its models (default tour)")
+    p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the report (default en)")
+    p.add_argument("--retrain", action="store_true", help="train every model anew instead of reusing DIR/models")
+    p.add_argument("--workers", type=int, default=2, help="models trained at once, one thread each (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    p = commands.add_parser(
+        "explain", help="a trained text model's gates and states over your text, word by word",
+        description="Trace a run from 'gated train sentiment' (or charlm) on a text and show its gates, "
+        "cell state and running prediction per token.",
+    )
+    p.add_argument("run", type=Path, help="a run directory written by 'gated train sentiment' or 'charlm'")
+    p.add_argument("text", help="the text to read")
+    p.add_argument("--html", type=Path, help="also write a self-contained page here")
+    p.add_argument("--png", type=Path, help="also write the figure here")
+    p.add_argument("--units", type=int, default=8, help="units shown per gate besides the mean (default 8)")
+    p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
     return parser
 
 
@@ -284,8 +308,26 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_tour(args) -> int:
+    from .tour import run_tour
+
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    run_tour(args.out, lang=args.lang, retrain=args.retrain, workers=args.workers, quiet=args.quiet)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+
+    if args.units < 1:
+        raise CommandError(f"--units must be at least 1, got {args.units}")
+    explain(args.run, args.text, html=args.html, png=args.png, lang=args.lang, units=args.units)
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "demo": cmd_demo}
+            "bench": cmd_bench, "demo": cmd_demo, "tour": cmd_tour, "explain": cmd_explain}
 
 
 def main(argv: list[str] | None = None) -> int:

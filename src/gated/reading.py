@@ -1,0 +1,99 @@
+"""A trained text model reading one text: its gates, states and running prediction, token by token.
+
+This is the numbers behind ``gated explain`` and the tour's review sections;
+drawing them is ``gated.viz``'s job. ``read(task, model, text)`` traces the
+model's recurrent layer on the text and asks, after every token, what the model
+would predict if the text ended there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data.batching import pad
+from .data.vocab import chars, words
+
+
+@dataclass
+class Reading:
+    tokens: list[str]  # what the model read, as its vocabulary splits the text
+    known: list[bool]  # False where a token was unknown to the vocabulary (read as <unk>)
+    cell: str  # rnn | lstm | gru
+    steps: dict[str, np.ndarray]  # name -> (T, hidden): the top layer's forward direction
+    prediction: np.ndarray  # (T,): probability of ``target`` after each token
+    target: str  # the class (sentiment) or "next character" (charlm) that ``prediction`` is about
+    verdict: str | None  # sentiment: the class predicted for the whole text
+    confidence: float | None  # its probability
+    units: list[int]  # the hidden units that matter most, most important first
+
+    @property
+    def influence(self) -> np.ndarray:
+        """How much each token moved the prediction: p after it minus p before it (0.5 before the first)."""
+        before = np.concatenate([[0.5], self.prediction[:-1]])
+        return self.prediction - before
+
+
+def tokens_of(vocab, text: str) -> list[str]:
+    return words(text) if vocab.kind == "words" else chars(text)
+
+
+def read(task, model, text: str, units: int = 8) -> Reading:
+    """Trace ``model`` (a trained sentiment or charlm model) on ``text``."""
+    if task.vocab is None or task.name not in ("sentiment", "charlm"):
+        raise ValueError(f"only text models can be explained (sentiment, charlm); this is a {task.name} model")
+    tokens = tokens_of(task.vocab, text)
+    if task.name == "sentiment":
+        tokens = tokens[: task.options["max_tokens"]]
+    if not tokens:
+        raise ValueError("the text has no tokens the model can read: give it some words")
+    ids = [task.vocab.index(token) for token in tokens]
+    known = [i != task.vocab.UNK_INDEX for i in ids]
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        trace = model.rnn.trace(model.embed(x))
+        steps = {name: trace.of(name, layer=-1)[:, 0].numpy() for name in trace.names}
+    if task.name == "sentiment":
+        prediction, target, verdict, confidence = _running_verdict(task, model, ids)
+    else:
+        prediction, target, verdict, confidence = _next_character(model, ids), "next character", None, None
+    return Reading(tokens, known, model.config.cell, steps, prediction, target, verdict, confidence,
+                   telling_units(model, steps, task.name, units))
+
+
+def _running_verdict(task, model, ids: list[int]):
+    """p(class) had the text ended after each token: every prefix in one padded batch."""
+    labels = task.label_names
+    tokens, lengths = pad([ids[: n + 1] for n in range(len(ids))])
+    with torch.no_grad():
+        probabilities = model(tokens, lengths)[0].softmax(-1).numpy()
+    final = probabilities[-1]
+    # With two classes, follow the second (the positive one in the reviews) so that two
+    # models on the same text are drawn on the same scale; otherwise follow the verdict.
+    target = 1 if len(labels) == 2 else int(final.argmax())
+    best = int(final.argmax())
+    return probabilities[:, target], labels[target], labels[best], float(final[best])
+
+
+def _next_character(model, ids: list[int]) -> np.ndarray:
+    """The probability the model gave each character before seeing it (the first has none: nan)."""
+    with torch.no_grad():
+        probabilities = model(torch.tensor([ids]))[0][0].softmax(-1).numpy()
+    given = probabilities[np.arange(len(ids) - 1), ids[1:]]
+    return np.concatenate([[np.nan], given])
+
+
+def telling_units(model, steps: dict[str, np.ndarray], task_name: str, k: int) -> list[int]:
+    """Units that matter most: for a classifier, those pushing its last step hardest towards a class;
+    for a language model, those whose hidden value changes most over the text."""
+    hidden = steps["hidden"]
+    k = min(k, hidden.shape[1])
+    if task_name == "sentiment" and model.config.readout == "last":
+        weight = model.head.weight.detach().numpy()[:, : hidden.shape[1]]  # forward direction's columns
+        spread = weight - weight.mean(0, keepdims=True)
+        score = np.abs(spread * hidden[-1]).max(0)
+    else:
+        score = hidden.std(0)
+    return [int(u) for u in np.argsort(-score, kind="stable")[:k]]

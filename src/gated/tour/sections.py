@@ -1,0 +1,322 @@
+"""The tour's sections, in the guide's order: each computes its numbers from live models and draws them.
+
+A section function takes the ``Tour`` (trained runs, language, output folder)
+and returns a ``page.Section``: prose from ``prose.py`` filled in with the
+numbers measured here, the figures, and any tables.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import cells
+from ..checkpoint import METRICS
+from ..data import adding_problem
+from ..explain import panels
+from ..reading import Reading, read
+from ..trace import gradient_through_time
+from ..viz import figures, page, style
+from .models import CELLS
+
+SOLVED_MSE = 0.01  # an adding model below this has clearly found the two marked numbers
+
+
+@dataclass
+class Tour:
+    runs: dict[str, Path]
+    out: Path
+    t: dict  # figure labels
+    p: dict  # prose
+    lengths: tuple[int, ...]
+    seed: int = 0
+    _loaded: dict = field(default_factory=dict)
+
+    def load(self, name: str):
+        from ..cli import load_run
+
+        if name not in self._loaded:
+            self._loaded[name] = load_run(self.runs[name])[:2]
+        return self._loaded[name]
+
+    def metrics(self, name: str) -> dict:
+        return json.loads((self.runs[name] / METRICS).read_text(encoding="utf-8"))
+
+    def figure(self, fig, name: str, alt: str) -> page.Image:
+        png = style.save(fig, self.out / "figures", name)
+        return page.Image(f"figures/{png}", alt, svg=f"figures/{name}.svg")
+
+    def text(self, section: str, **numbers) -> tuple[str, list[str]]:
+        """A section's title and paragraphs, with the measured numbers filled in."""
+        prose = self.p[section]
+        return prose["title"], [paragraph.format(**numbers) for paragraph in prose["body"]]
+
+    @cached_property
+    def review(self) -> tuple[str, str]:
+        """A real test review to read in every review section, and its true label.
+
+        Among reviews of 25 to 60 words, the one the LSTM judges right whose
+        running prediction swings the most: the clearest view of words that count.
+        """
+        task, model = self.load("sentiment-lstm")
+        test = task.splits["test"]
+        best, best_score = None, -1.0
+        for text, label in zip(test.texts[:300], test.labels):
+            n = len(task.encode(text))
+            if not 25 <= n <= 60 and best is not None:
+                continue
+            reading = read(task, model, text)
+            right = reading.verdict == test.label_names[label]
+            score = float(np.ptp(reading.prediction)) + (1.0 if right else 0.0)
+            if score > best_score:
+                best, best_score = (text, test.label_names[label]), score
+        return best
+
+    def reading(self, cell: str) -> Reading:
+        task, model = self.load(f"sentiment-{cell}")
+        return read(task, model, self.review[0], units=6)
+
+
+def percent(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def squashing(tour: Tour) -> page.Section:
+    x = torch.linspace(-6, 6, 241)
+    start = torch.tensor([0.9, -0.4, 0.12, 0.03])
+    times3 = torch.stack([start * 3.0**k for k in range(7)])
+    squashed = [start]
+    for _ in range(6):
+        squashed.append(torch.tanh(3 * squashed[-1]))
+    squashed = torch.stack(squashed)
+    fig = figures.squashing(x.numpy(), torch.tanh(x).numpy(), torch.sigmoid(x).numpy(), times3.numpy(),
+                            squashed.numpy(), tour.t)
+    title, body = tour.text("squash", largest=f"{float(times3[-1].abs().max()):.0f}",
+                            smallest=f"{float(times3[-1].abs().min()):.2f}",
+                            kept=f"{float(squashed[-1].abs().max()):.3f}")
+    return page.Section("squash", title, body, [tour.figure(fig, "squash", tour.t["squash.title"])])
+
+
+def rnn_reads(tour: Tour) -> page.Section:
+    reading = tour.reading("rnn")
+    fig = figures.words_over_time(reading.tokens, panels(reading, tour.t), reading.prediction, tour.t,
+                                  prediction_label=f"p({reading.target})")
+    scores = {cell: tour.metrics(f"sentiment-{cell}")["value"] for cell in CELLS}
+    baseline = tour.metrics("sentiment-lstm")["baseline"]
+    title, body = tour.text(
+        "rnn", words=len(reading.tokens), verdict=reading.verdict, p=f"{reading.confidence:.2f}",
+        truth=tour.review[1], rnn=percent(scores["rnn"]), lstm=percent(scores["lstm"]), gru=percent(scores["gru"]),
+        tfidf=percent(baseline["value"]), majority=percent(baseline["majority"]), units=len(reading.units),
+    )
+    return page.Section("rnn", title, body, [tour.figure(fig, "rnn_reads", title)],
+                        blocks=[page.preformatted(tour.review[0], tour.p["labels"]["review"])])
+
+
+def short_memory(tour: Tour) -> page.Section:
+    longest = max(tour.lengths)
+    x, _ = adding_problem(256, longest, 7)
+    norms = {}
+    for cell in CELLS:
+        _, model = tour.load(f"adding-{cell}-{longest}")
+        generator = torch.Generator().manual_seed(tour.seed)
+        norms[cell] = gradient_through_time(model.rnn, x, generator=generator).numpy()
+    far = {cell: float(v[0] / v[-1]) for cell, v in norms.items()}  # first input against the last one
+    mse = {cell: [tour.metrics(f"adding-{cell}-{n}")["value"] for n in tour.lengths] for cell in CELLS}
+    baseline = tour.metrics(f"adding-lstm-{longest}")["baseline"]["value"]
+    solved = {cell: [n for n, e in zip(tour.lengths, mse[cell]) if e < SOLVED_MSE] for cell in CELLS}
+    title, body = tour.text(
+        "memory", longest=longest, distance=longest - 1, baseline=f"{baseline:.3f}",
+        **{f"far_{c}": f"{far[c]:.1e}" for c in CELLS},
+        **{f"mse_{c}": f"{mse[c][-1]:.4f}" for c in CELLS},
+        **{f"solved_{c}": ", ".join(map(str, solved[c])) or "-" for c in CELLS},
+        threshold=SOLVED_MSE,
+    )
+    header = [tour.p["labels"]["length"], *(c.upper() for c in CELLS)]
+    rows = [[n, *(f"{mse[c][k]:.4f}" for c in CELLS)] for k, n in enumerate(tour.lengths)]
+    return page.Section("memory", title, body, [
+        tour.figure(figures.gradient_by_distance(norms, tour.t), "gradient_by_distance", tour.t["grad.title"]),
+        tour.figure(figures.error_by_length(tour.lengths, mse, baseline, tour.t), "adding_by_length",
+                    tour.t["adding.title"]),
+    ], blocks=[page.table(header, rows)])
+
+
+def key_words(reading: Reading, k: int = 5) -> list[tuple[str, float]]:
+    order = np.argsort(-np.abs(reading.influence), kind="stable")[:k]
+    return [(reading.tokens[i], float(reading.influence[i])) for i in order]
+
+
+def lstm_reads(tour: Tour) -> page.Section:
+    reading = tour.reading("lstm")
+    fig = figures.words_over_time(reading.tokens, panels(reading, tour.t), reading.prediction, tour.t,
+                                  prediction_label=f"p({reading.target})")
+    keys = key_words(reading)
+    forget = reading.steps["forget"]
+    title, body = tour.text(
+        "lstm", verdict=reading.verdict, p=f"{reading.confidence:.2f}", truth=tour.review[1],
+        keys=", ".join(f"'{w}' ({d:+.2f})" for w, d in keys), target=reading.target,
+        forget_mean=f"{forget.mean():.2f}", forget_open=percent(float((forget > 0.9).mean())),
+        forget_closed=percent(float((forget < 0.1).mean())), units=len(reading.units),
+    )
+    shaded = page.shaded_words(reading.tokens, reading.influence,
+                               titles=[f"{d:+.3f}" for d in reading.influence])
+    return page.Section("lstm", title, body, [tour.figure(fig, "lstm_reads", title)], blocks=[shaded])
+
+
+def _step_source() -> list[tuple[int, str]]:
+    """The seven numbered steps of ``cells.lstm_cell``: (number, the comment and code lines of that step)."""
+    lines = inspect.getsource(cells.lstm_cell).splitlines()
+    steps: list[tuple[int, list[str]]] = []
+    for line in lines:
+        stripped = line.strip()
+        head = stripped[2:].split(".", 1)[0] if stripped.startswith("# ") else ""
+        if head.isdigit():
+            steps.append((int(head), [stripped]))
+        elif steps and stripped and not stripped.startswith(("if ", "return", "# LSTM with")):
+            if stripped.startswith("new_hidden = F.linear"):
+                continue
+            steps[-1][1].append(stripped)
+    return [(n, "\n".join(body)) for n, body in steps]
+
+
+def lstm_step(tour: Tour) -> page.Section:
+    """The guide's seven steps, the lines of cells.py that do them, and one real step's values."""
+    task, model = tour.load("sentiment-lstm")
+    reading = tour.reading("lstm")
+    t = int(np.argmax(np.abs(reading.influence)))
+    ids = torch.tensor([[task.vocab.index(w) for w in reading.tokens]])
+    lstm = model.rnn
+    with torch.no_grad():
+        x = model.embed(ids)[0, t]
+        x_gates = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0)
+        previous = {n: torch.from_numpy(reading.steps[n][t - 1]) if t > 0 else torch.zeros(lstm.hidden_size)
+                    for n in ("hidden", "cell")}
+        step = cells.lstm_cell(x_gates, previous["hidden"], previous["cell"], lstm.weight_hh_l0, lstm.bias_hh_l0)
+    # The same numbers as the trace: the code shown is the code that ran.
+    drift = max(float(np.abs(step.cell.numpy() - reading.steps["cell"][t]).max()),
+                float(np.abs(step.hidden.numpy() - reading.steps["hidden"][t]).max()))
+    if drift > 1e-4:
+        raise RuntimeError(f"cells.lstm_cell disagrees with the trace by {drift:g}")
+    units = reading.units[:3]
+    labels = tour.p["labels"]
+    values = {
+        1: None, 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden,
+    }
+    rows = []
+    for (number, code), guide in zip(_step_source(), tour.p["steps"]):
+        shown = values[number]
+        cells_ = ["", "", ""] if shown is None else [f"{float(shown[u]):+.3f}" for u in units]
+        rows.append([number, guide, *cells_])
+    header = ["#", labels["guide"], *(f"{labels['unit']} {u}" for u in units)]
+    code = "\n\n".join(code for _, code in _step_source())
+    previous_cell = previous["cell"]
+    bars = reading.units
+    fig = figures.cell_update(bars, previous_cell[bars].numpy(), (step.forget * previous_cell)[bars].numpy(),
+                              (step.input * step.candidate)[bars].numpy(), step.cell[bars].numpy(), tour.t)
+    title, body = tour.text("steps", word=reading.tokens[t], position=t + 1, unit=units[0],
+                            f=f"{float(step.forget[units[0]]):.2f}", i=f"{float(step.input[units[0]]):.2f}",
+                            g=f"{float(step.candidate[units[0]]):+.2f}", c0=f"{float(previous_cell[units[0]]):+.2f}",
+                            c1=f"{float(step.cell[units[0]]):+.2f}", drift=f"{drift:.0e}")
+    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), page.table(header, rows))]
+    return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", tour.t["step.title"])], blocks=blocks)
+
+
+def gru_reads(tour: Tour) -> page.Section:
+    reading = tour.reading("gru")
+    fig = figures.words_over_time(reading.tokens, panels(reading, tour.t), reading.prediction, tour.t,
+                                  prediction_label=f"p({reading.target})")
+    update, reset = reading.steps["update"], reading.steps["reset"]
+    title, body = tour.text(
+        "gru", verdict=reading.verdict, p=f"{reading.confidence:.2f}", update_mean=f"{update.mean():.2f}",
+        update_keep=percent(float((update > 0.5).mean())), reset_mean=f"{reset.mean():.2f}",
+        keys=", ".join(f"'{w}' ({d:+.2f})" for w, d in key_words(reading)),
+    )
+    return page.Section("gru", title, body, [tour.figure(fig, "gru_reads", title)])
+
+
+def _passage(text: str, lines: int = 5, width: int = 64) -> list[str]:
+    """The first few non-empty lines of a text, each cut to ``width`` characters."""
+    found = [line[:width] for line in text.splitlines() if line.strip()]
+    return found[:lines]
+
+
+def shakespeare(tour: Tour) -> page.Section:
+    task, model = tour.load("charlm-lstm")
+    metrics = tour.metrics("charlm-lstm")
+    generator = torch.Generator().manual_seed(tour.seed)
+    prime = "ROMEO\n"
+    samples = {temp: task.generate(model, prime, 300, temp, generator) for temp in (0.5, 1.0)}
+    lines = _passage(task.texts["test"][:4000])
+    probabilities = []
+    for line in lines:
+        reading = read(task, model, line)
+        probabilities.append(np.nan_to_num(reading.prediction, nan=0.0))
+    fig = figures.text_grid(lines, probabilities, tour.t["chars.title"], tour.t["chars.bar"])
+    title, body = tour.text(
+        "shakespeare", bpc=f"{metrics['value']:.2f}", ngram=metrics["baseline"]["name"],
+        ngram_bpc=f"{metrics['baseline']['value']:.2f}", uniform=f"{math.log2(len(task.vocab) - 2):.2f}",
+        seconds=f"{metrics['seconds']:.0f}", hidden=model.config.hidden_size, layers=model.config.num_layers,
+    )
+    labels = tour.p["labels"]
+    blocks = [page.side_by_side(page.preformatted(samples[0.5], f"{labels['temperature']} 0.5"),
+                                page.preformatted(samples[1.0], f"{labels['temperature']} 1.0"))]
+    return page.Section("shakespeare", title, body, [tour.figure(fig, "shakespeare_chars", tour.t["chars.title"])],
+                        blocks=blocks)
+
+
+def gate_saturation(tour: Tour) -> page.Section:
+    """How often each gate unit sits near 0 or near 1 (Karpathy, Johnson and Fei-Fei 2015)."""
+    task, model = tour.load("charlm-lstm")
+    ids = task.ids("validation")
+    streams, length = 16, min(256, max(len(ids) // 16, 2))
+    x = ids[: streams * length].view(streams, length)
+    with torch.no_grad():
+        trace = model.rnn.trace(model.embed(x))
+    fractions, counts = {}, {}
+    for gate in ("input", "forget", "output"):
+        per_layer = []
+        for layer in range(model.config.num_layers):
+            values = trace.of(gate, layer=layer).flatten(0, 1)  # (T * B, hidden)
+            left, right = (values < 0.1).float().mean(0).numpy(), (values > 0.9).float().mean(0).numpy()
+            per_layer.append((left, right))
+            counts[f"{gate}_{layer + 1}"] = int((right > 0.5).sum())
+        fractions[gate] = per_layer
+    top = model.config.num_layers - 1
+    cell = torch.tanh(trace.of("cell", layer=top)).flatten(0, 1).numpy()
+    unit = int(np.argmax(cell.std(0)))
+    lines = _passage(task.texts["validation"][:4000], lines=6)
+    values = []
+    for line in lines:
+        reading = read(task, model, line)
+        values.append(np.tanh(reading.steps["cell"][:, unit]))
+    grid = figures.text_grid(lines, values, f"{tour.t['cellchars.title']} ({tour.t['unit']} {unit})",
+                             tour.t["cellchars.bar"], kind="state")
+    title, body = tour.text("saturation", hidden=model.config.hidden_size, unit=unit,
+                            steps=streams * length, **counts)
+    return page.Section("saturation", title, body, [
+        tour.figure(figures.saturation(fractions, tour.t), "saturation", title),
+        tour.figure(grid, "cell_over_text", tour.t["cellchars.title"]),
+    ])
+
+
+def models_table(tour: Tour) -> page.Section:
+    labels = tour.p["labels"]
+    rows = []
+    for name, run in tour.runs.items():
+        m = tour.metrics(name)
+        rows.append([name, m["metric"], f"{m['value']:.4f}", f"{m['baseline']['value']:.4f}", m["baseline"]["name"],
+                     f"{m['seconds']:.0f}"])
+    header = [labels["model"], labels["metric"], labels["value"], labels["baseline"], "", labels["seconds"]]
+    title, body = tour.text("models", count=len(rows))
+    return page.Section("models", title, body, blocks=[page.table(header, rows, numeric_from=2)])
+
+
+SECTIONS = (squashing, rnn_reads, short_memory, lstm_reads, lstm_step, gru_reads, shakespeare, gate_saturation,
+            models_table)

@@ -1,0 +1,101 @@
+"""The figures' labels in English and German (``--lang de``); the tour's prose is in ``gated.tour.prose``."""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "de")
+
+EN = {
+    "gate.input": "input gate",
+    "gate.forget": "forget gate",
+    "gate.output": "output gate",
+    "gate.reset": "reset gate",
+    "gate.update": "update gate",
+    "gate.candidate": "candidate",
+    "gate.cell": "cell state c",
+    "gate.hidden": "hidden state h",
+    "mean": "mean",
+    "unit": "unit",
+    "words.title": "What the model would answer if the text ended here",
+    "words.prediction": "p",
+    "words.x": "token, in reading order",
+    "squash.title": "Squashing functions",
+    "squash.x": "input",
+    "squash.y": "output",
+    "squash.without": "Multiplied by 3 at each step",
+    "squash.with": "Multiplied by 3, then tanh",
+    "squash.step": "step",
+    "squash.value": "value",
+    "grad.title": "Gradient reaching each input from the last step",
+    "grad.x": "distance from the last step (steps)",
+    "grad.y": "gradient norm (log scale)",
+    "adding.title": "Adding problem: error against sequence length",
+    "adding.x": "sequence length (steps)",
+    "adding.y": "test MSE (log scale)",
+    "adding.baseline": "no memory (always 1.0)",
+    "step.title": "One step of the cell state, for the most telling units",
+    "step.previous": "old cell state",
+    "step.kept": "forget gate x old",
+    "step.added": "input gate x candidate",
+    "step.new": "new cell state",
+    "step.unit": "unit",
+    "step.y": "value",
+    "chars.title": "Probability the model gave each character before reading it",
+    "chars.bar": "p(character)",
+    "cellchars.title": "One cell of the language model over the text",
+    "cellchars.bar": "tanh(cell state)",
+    "sat.layer": "layer",
+    "sat.x": "fraction of steps right-saturated (> 0.9)",
+    "sat.y": "fraction left-saturated (< 0.1)",
+}
+
+DE = {
+    "gate.input": "Eingangstor",
+    "gate.forget": "Vergessenstor",
+    "gate.output": "Ausgangstor",
+    "gate.reset": "Reset-Tor",
+    "gate.update": "Update-Tor",
+    "gate.candidate": "Kandidat",
+    "gate.cell": "Zellzustand c",
+    "gate.hidden": "verborgener Zustand h",
+    "mean": "Mittel",
+    "unit": "Einheit",
+    "words.title": "Was das Modell antworten würde, wenn der Text hier endete",
+    "words.prediction": "p",
+    "words.x": "Token, in Lesereihenfolge",
+    "squash.title": "Quetschfunktionen",
+    "squash.x": "Eingabe",
+    "squash.y": "Ausgabe",
+    "squash.without": "In jedem Schritt mal 3",
+    "squash.with": "Mal 3, dann tanh",
+    "squash.step": "Schritt",
+    "squash.value": "Wert",
+    "grad.title": "Gradient, der vom letzten Schritt jede Eingabe erreicht",
+    "grad.x": "Abstand vom letzten Schritt (Schritte)",
+    "grad.y": "Gradientennorm (logarithmisch)",
+    "adding.title": "Additionsproblem: Fehler über der Sequenzlänge",
+    "adding.x": "Sequenzlänge (Schritte)",
+    "adding.y": "Test-MSE (logarithmisch)",
+    "adding.baseline": "ohne Gedächtnis (immer 1,0)",
+    "step.title": "Ein Schritt des Zellzustands, für die aussagekräftigsten Einheiten",
+    "step.previous": "alter Zellzustand",
+    "step.kept": "Vergessenstor x alt",
+    "step.added": "Eingangstor x Kandidat",
+    "step.new": "neuer Zellzustand",
+    "step.unit": "Einheit",
+    "step.y": "Wert",
+    "chars.title": "Wahrscheinlichkeit, die das Modell jedem Zeichen vor dem Lesen gab",
+    "chars.bar": "p(Zeichen)",
+    "cellchars.title": "Eine Zelle des Sprachmodells über dem Text",
+    "cellchars.bar": "tanh(Zellzustand)",
+    "sat.layer": "Schicht",
+    "sat.x": "Anteil der Schritte rechts gesättigt (> 0,9)",
+    "sat.y": "Anteil links gesättigt (< 0,1)",
+}
+
+LABELS = {"en": EN, "de": DE}
+
+
+def labels(lang: str) -> dict[str, str]:
+    if lang not in LABELS:
+        raise ValueError(f"unknown language {lang!r}: choose one of {', '.join(LANGUAGES)}")
+    return LABELS[lang]
