@@ -9,7 +9,7 @@ APT_CHROMIUM := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get ins
 .PHONY: demo test bench clean
 
 demo: $(STAMP)
-	$(PY) -m gated.demo
+	$(VENV)/bin/gated tour --out tour
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest

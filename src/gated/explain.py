@@ -97,8 +97,17 @@ def _draw(reading, run, text, html, png, lang, header, rows) -> None:
         title = f"gated explain: {run}"
         section = page.Section(
             "explain", summary_line(reading), paragraphs=[text],
-            blocks=[page.shaded_words(reading.tokens, reading.influence), page.table(header, rows)],
+            blocks=[*_shaded(reading), page.table(header, rows)],
             images=[page.Image.inline(image, t["words.title"])],
         )
         page.write(html, page.render(title, [], [section], lang=lang))
         print(f"wrote {html}")
+
+
+def _shaded(reading: Reading) -> list:
+    """The words shaded by how much each moved the verdict (a classifier's view; none for characters)."""
+    from .viz import page
+
+    if reading.verdict is None:
+        return []
+    return [page.shaded_words(reading.tokens, reading.influence, titles=[f"{d:+.3f}" for d in reading.influence])]

@@ -38,7 +38,7 @@ class Scale:
 FULL = Scale(
     sentiment=("--hidden", "64", "--embedding", "64", "--no-bidirectional", "--dropout", "0.3"),
     sentiment_epochs={"rnn": 4, "lstm": 4, "gru": 4},
-    charlm=("--hidden", "128", "--layers", "2", "--time-limit", "75"),
+    charlm=("--hidden", "128", "--layers", "2", "--time-limit", "140"),
     adding=("--hidden", "32", "--steps", "1500"),
     adding_lengths=(10, 25, 50, 100),
 )
@@ -63,7 +63,7 @@ class Job:
 def jobs(scale: Scale, data: dict[str, Path] | None = None) -> list[Job]:
     data = data or {}
     extra = {task: ("--data", str(path)) for task, path in data.items()}
-    found = [Job("charlm-lstm", ("charlm", "--model", "lstm", *scale.charlm, *extra.get("charlm", ())), 85)]
+    found = [Job("charlm-lstm", ("charlm", "--model", "lstm", *scale.charlm, *extra.get("charlm", ())), 150)]
     for cell in CELLS:
         epochs = ("--epochs", str(scale.sentiment_epochs[cell]))
         args = ("sentiment", "--model", cell, *scale.sentiment, *epochs, *extra.get("sentiment", ()))

@@ -149,8 +149,13 @@ def short_memory(tour: Tour) -> page.Section:
 
 
 def key_words(reading: Reading, k: int = 5) -> list[tuple[str, float]]:
-    order = np.argsort(-np.abs(reading.influence), kind="stable")[:k]
-    return [(reading.tokens[i], float(reading.influence[i])) for i in order]
+    """The ``k`` words that moved the prediction most (each word once, at its strongest)."""
+    found: dict[str, float] = {}
+    for i in np.argsort(-np.abs(reading.influence), kind="stable"):
+        found.setdefault(reading.tokens[i], float(reading.influence[i]))
+        if len(found) == k:
+            break
+    return list(found.items())
 
 
 def lstm_reads(tour: Tour) -> page.Section:
@@ -242,9 +247,20 @@ def gru_reads(tour: Tour) -> page.Section:
 
 
 def _passage(text: str, lines: int = 5, width: int = 64) -> list[str]:
-    """The first few non-empty lines of a text, each cut to ``width`` characters."""
-    found = [line[:width] for line in text.splitlines() if line.strip()]
+    """A few whole non-empty lines from the start of ``text`` (after its first line break), cut to ``width``."""
+    found = [line[:width] for line in text.split("\n", 1)[-1].splitlines() if line.strip()]
     return found[:lines]
+
+
+def _per_line(task, model, lines: list[str], values) -> list[np.ndarray]:
+    """Read the lines as one text, so each line has the context before it; ``values(reading)`` per line."""
+    reading = read(task, model, "\n".join(lines))
+    per_char = values(reading)
+    result, start = [], 0
+    for line in lines:
+        result.append(per_char[start : start + len(line)])
+        start += len(line) + 1  # the line break between lines
+    return result
 
 
 def shakespeare(tour: Tour) -> page.Section:
@@ -254,10 +270,7 @@ def shakespeare(tour: Tour) -> page.Section:
     prime = "ROMEO\n"
     samples = {temp: task.generate(model, prime, 300, temp, generator) for temp in (0.5, 1.0)}
     lines = _passage(task.texts["test"][:4000])
-    probabilities = []
-    for line in lines:
-        reading = read(task, model, line)
-        probabilities.append(np.nan_to_num(reading.prediction, nan=0.0))
+    probabilities = _per_line(task, model, lines, lambda reading: np.nan_to_num(reading.prediction, nan=0.0))
     fig = figures.text_grid(lines, probabilities, tour.t["chars.title"], tour.t["chars.bar"])
     title, body = tour.text(
         "shakespeare", bpc=f"{metrics['value']:.2f}", ngram=metrics["baseline"]["name"],
@@ -292,10 +305,7 @@ def gate_saturation(tour: Tour) -> page.Section:
     cell = torch.tanh(trace.of("cell", layer=top)).flatten(0, 1).numpy()
     unit = int(np.argmax(cell.std(0)))
     lines = _passage(task.texts["validation"][:4000], lines=6)
-    values = []
-    for line in lines:
-        reading = read(task, model, line)
-        values.append(np.tanh(reading.steps["cell"][:, unit]))
+    values = _per_line(task, model, lines, lambda reading: np.tanh(reading.steps["cell"][:, unit]))
     grid = figures.text_grid(lines, values, f"{tour.t['cellchars.title']} ({tour.t['unit']} {unit})",
                              tour.t["cellchars.bar"], kind="state")
     title, body = tour.text("saturation", hidden=model.config.hidden_size, unit=unit,

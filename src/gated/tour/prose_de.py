@@ -1,0 +1,178 @@
+"""The tour's words in German (``DE``, for ``gated tour --lang de``): the keys and placeholders of ``EN``."""
+
+from __future__ import annotations
+
+# The literal mirrors EN's key for key, in the same order, including EN's repeated "steps" key (the guide's
+# seven steps, then section 5): the later entry wins in both, and tests/test_prose.py compares the literals.
+DE = {
+    "title": "RNNs, LSTMs und GRUs in Bildern, live aus trainierten Netzen",
+    "lead": [
+        "Jede Abbildung auf dieser Seite ist eben erst entstanden, und zwar aus kleinen rekurrenten Netzen, die "
+        "gated mit echten Daten trainiert hat: mit Amazon-Rezensionen zu Lebensmitteln, mit Shakespeares Dramen "
+        "und mit dem Additionsproblem. Nichts davon ist eine Skizze; jede Zahl stammt aus einem Modell, das Sie "
+        "selbst laden, Schritt für Schritt verfolgen und befragen können.",
+        "Die Abschnitte folgen dem Aufbau des Leitfadens: zuerst die Quetschfunktionen, dann ein einfaches RNN "
+        "beim Lesen einer Rezension und sein kurzes Gedächtnis, danach die Tore und der Zellzustand des LSTM, "
+        "der Code eines einzelnen LSTM-Schritts, die GRU und schließlich ein Blick in das Innere trainierter "
+        "Netze.",
+    ],
+    "contents": "Inhalt",
+    "footer": "Erstellt von gated tour. Die Modelle liegen im Ordner models/ neben dieser Seite; probieren Sie "
+              "'gated explain models/sentiment-lstm \"…\"' mit einer eigenen Rezension aus (die Modelle kennen "
+              "nur englische Texte).",
+    "labels": {
+        "review": "die Rezension, die alle drei Netze lesen",
+        "length": "Länge",
+        "guide": "Schritt im Leitfaden",
+        "unit": "Einheit",
+        "temperature": "Temperatur",
+        "model": "Modell",
+        "metric": "Maß",
+        "value": "Testergebnis",
+        "baseline": "Vergleichswert",
+        "seconds": "Trainingsdauer (s)",
+    },
+    "steps": [
+        "Der vorige verborgene Zustand und die aktuelle Eingabe werden aneinandergehängt.",
+        "Das Vergessenstor bestimmt für jeden einzelnen Wert, was vom alten Zellzustand erhalten bleibt.",
+        "Das Eingangstor legt fest, welche neuen Werte geschrieben werden sollen.",
+        "Der Kandidat schlägt diese neuen Werte vor, jeweils zwischen -1 und 1.",
+        "Der neue Zellzustand: das Behaltene plus das neu Zugelassene.",
+        "Das Ausgangstor wählt aus, was vom Zellzustand nach außen sichtbar wird.",
+        "Der neue verborgene Zustand: der mit tanh gestauchte Zellzustand, gefiltert durch das Ausgangstor.",
+    ],
+    "squash": {
+        "title": "1. Quetschfunktionen: tanh und Sigmoid",
+        "body": [
+            "In einem rekurrenten Netz wirken dieselben Gewichte immer wieder auf den Zustand ein. tanh hält "
+            "jeden Wert zwischen -1 und 1; die Sigmoidfunktion hält ihn zwischen 0 und 1 und wirkt dadurch wie "
+            "ein Drehregler von 'geschlossen' bis 'ganz offen'. Jedes Tor eines LSTM oder einer GRU ist eine "
+            "solche Sigmoidfunktion.",
+            "Ohne Quetschfunktion gerät wiederholtes Multiplizieren außer Kontrolle: Werden vier Werte sechsmal "
+            "mit 3 multipliziert, wächst der größte auf {largest}, während der kleinste erst bei {smallest} "
+            "liegt, sodass ein einzelner Wert alle übrigen übertönt. Folgt auf jede Multiplikation ein tanh, "
+            "verlässt kein Wert jemals das Intervall (-1, 1); nach sechs Schritten beträgt der größte {kept}.",
+        ],
+    },
+    "rnn": {
+        "title": "2. Ein einfaches RNN liest eine Rezension, Wort für Wort",
+        "body": [
+            "Ein RNN wandelt jedes Wort in einen Vektor um und liest diese Vektoren der Reihe nach. Bei jedem "
+            "Wort verknüpft es den Vektor mit dem verborgenen Zustand, den es vom vorigen Wort mitgebracht hat, "
+            "staucht das Ergebnis mit tanh und reicht es weiter: Der verborgene Zustand ist alles, was das Netz "
+            "vom bisher Gelesenen im Gedächtnis behält.",
+            "Unten liest ein RNN, das auf den Lebensmittelrezensionen trainiert wurde, eine Rezension aus der "
+            "Testmenge ({words} Wörter, richtige Klasse '{truth}'). Die obere Linie zeigt, was es antworten "
+            "würde, wenn die Rezension an diesem Wort endete; die Heatmap zeigt die {units} verborgenen "
+            "Einheiten, die bei seiner endgültigen Antwort am stärksten ins Gewicht fallen. Am Ende steht "
+            "'{verdict}' mit p = {p}.",
+            "Auf der gesamten Testmenge liegt dieses RNN in {rnn} der Fälle richtig. Zum Vergleich: Das auf "
+            "dieselbe Weise trainierte LSTM erreicht {lstm}, die GRU {gru}, ein Bag-of-Words-Klassifikator mit "
+            "TF-IDF {tfidf} und die Strategie, stets die häufigste Klasse zu antworten, {majority}.",
+        ],
+    },
+    "memory": {
+        "title": "3. Kurzzeitgedächtnis, nachgemessen",
+        "body": [
+            "Beim Training wird jedes Gewicht anhand des Gradienten angepasst, der durch die Zeit zu ihm "
+            "zurückfließt. In einem einfachen RNN wird dieser Gradient bei jedem Schritt zurück erneut mit "
+            "denselben Gewichten und mit der Steigung von tanh multipliziert und schrumpft daher rasch: Frühe "
+            "Eingaben verändern die Gewichte kaum noch, und das Netz vergisst sie.",
+            "Die erste Abbildung misst diesen Effekt an Netzen, die auf dem Additionsproblem (Länge {longest}) "
+            "trainiert wurden, und zeigt, wie stark der letzte verborgene Zustand von jeder einzelnen Eingabe "
+            "abhängt. Setzt man den Gradienten aus {distance} Schritten Entfernung ins Verhältnis zu seinem Wert "
+            "am letzten Schritt, ergibt sich beim RNN {far_rnn}, beim LSTM {far_lstm} und bei der GRU {far_gru}.",
+            "Am Additionsproblem wird sichtbar, was daraus folgt. In jeder Sequenz sind zwei Zahlen markiert; "
+            "gefragt ist ihre Summe, und zwar erst am Ende. Ein Netz ohne Gedächtnis kann nichts Besseres tun, "
+            "als jedes Mal 1,0 zu antworten, und macht damit einen Fehler von {baseline}. Bei gleichem "
+            "Trainingsbudget für jede Länge fällt der Fehler unter {threshold}: beim RNN bei den Längen "
+            "{solved_rnn}, beim LSTM bei {solved_lstm} und bei der GRU bei {solved_gru}. Bei Länge {longest} "
+            "betragen die Fehler {mse_rnn} (RNN), {mse_lstm} (LSTM) und {mse_gru} (GRU).",
+        ],
+    },
+    "lstm": {
+        "title": "4. Das LSTM: Tore und Zellzustand",
+        "body": [
+            "Ein LSTM führt einen zweiten Zustand mit, den Zellzustand. Er zieht sich durch die gesamte Sequenz "
+            "und ändert sich nur auf zwei Arten: durch Multiplikation mit dem Vergessenstor und durch Addition "
+            "neuer Werte. Gesteuert wird er von drei Sigmoid-Toren: Das Vergessenstor entscheidet, was bleibt, "
+            "das Eingangstor, was hinzukommt, und das Ausgangstor, was als verborgener Zustand sichtbar wird.",
+            "Hier liest das LSTM dieselbe Rezension und antwortet '{verdict}' (p = {p}; die richtige Klasse ist "
+            "'{truth}'). Jedes Teilbild eines Tores zeigt den Mittelwert über alle Einheiten sowie die {units} "
+            "Einheiten, die für das Urteil am meisten zählen; das Teilbild des Zellzustands zeigt, wie sich "
+            "diese Einheiten von Wort zu Wort aufbauen.",
+            "Über diese Wörter gemittelt liegt das Vergessenstor bei {forget_mean}: In {forget_open} aller Paare "
+            "aus Einheit und Schritt ist es größer als 0,9, in {forget_closed} kleiner als 0,1. Die Wörter, die "
+            "die Antwort am stärksten bewegt haben, sind {keys} (in Klammern die Änderung von p({target}), die "
+            "jedes von ihnen bewirkt hat); sie entsprechen den Schlüsselwörtern, die einem Menschen von einer "
+            "Rezension im Gedächtnis bleiben. Darunter ist jedes Wort nach dieser Änderung eingefärbt: rot, "
+            "wenn es in Richtung '{target}' gedrängt hat, blau, wenn es davon weggeführt hat.",
+        ],
+    },
+    "steps": {  # noqa: F601
+        "title": "5. Ein LSTM-Schritt in Code und in Zahlen",
+        "body": [
+            "Der Leitfaden beschreibt einen LSTM-Schritt in sieben Zeilen Pseudocode. Die Zelle von gated ist "
+            "genauso aufgebaut: Links stehen die Zeilen aus cells.py, die die einzelnen Schritte ausführen, "
+            "rechts die Werte, die sie für drei Einheiten lieferten, als das LSTM das Wort '{word}' las (Wort "
+            "{position} der Rezension), also jenes Wort, das seine Antwort am stärksten bewegt hat.",
+            "Ein Beispiel ist Einheit {unit}: Ihr Vergessenstor steht bei {f}, daher wird der alte Zellwert {c0} "
+            "mit diesem Faktor multipliziert und so abgeschwächt; ihr Eingangstor steht bei {i} und der "
+            "Kandidat bei {g}, daher kommt {i} x {g} hinzu. Der neue Zellwert beträgt {c1}. Diese Zahlen "
+            "stammen aus einem Aufruf von cells.lstm_cell mit den Gewichten des Modells und stimmen mit dem "
+            "aufgezeichneten Lauf bis auf {drift} überein.",
+        ],
+    },
+    "gru": {
+        "title": "6. Die GRU: Reset-Tor und Update-Tor",
+        "body": [
+            "Eine GRU besitzt keinen eigenen Zellzustand; ihr Gedächtnis ist der verborgene Zustand selbst. Das "
+            "Update-Tor übernimmt die Aufgaben von Vergessenstor und Eingangstor des LSTM zugleich, indem es für "
+            "jede Einheit zwischen dem alten Wert und dem neuen Kandidaten abwägt. Das Reset-Tor bestimmt, wie "
+            "viel von der Vergangenheit der Kandidat zu sehen bekommt.",
+            "Bei derselben Rezension antwortet die GRU '{verdict}' (p = {p}). Ihr Update-Tor liegt im Mittel bei "
+            "{update_mean}; in {update_keep} aller Paare aus Einheit und Schritt behält die GRU mehr vom alten "
+            "Zustand als vom Kandidaten (Update-Tor über 0,5). Das Reset-Tor liegt im Mittel bei {reset_mean}. "
+            "Am stärksten beeinflusst haben ihre Antwort die Wörter {keys}.",
+        ],
+    },
+    "shakespeare": {
+        "title": "7. Schreiben wie Shakespeare, Zeichen für Zeichen",
+        "body": [
+            "Ein LSTM mit {layers} Schichten und {hidden} Einheiten pro Schicht hat {seconds} Sekunden lang "
+            "Shakespeares Dramen gelesen und dabei jeweils das nächste Zeichen vorhergesagt. Auf Text, den es "
+            "nie gesehen hat, braucht es {bpc} Bits pro Zeichen, gegenüber {ngram_bpc} für ein {ngram}-Modell, "
+            "das an denselben Text angepasst wurde, und {uniform} für gleichverteiltes Raten.",
+            "Zieht man Zeichen für Zeichen Stichproben aus seinen Vorhersagen, entsteht neuer Text. Bei "
+            "Temperatur 0,5 geht "
+            "das Modell auf Nummer sicher und wiederholt häufige Wörter; bei 1,0 wagt es mehr und erfindet öfter "
+            "Wörter. Das Raster darunter färbt jedes Zeichen einer zurückgehaltenen Passage nach der "
+            "Wahrscheinlichkeit ein, die das Modell ihm zugewiesen hatte, bevor es das Zeichen las: hell, wo der "
+            "Text leicht vorherzusagen war, dunkel, wo er das Modell überrascht hat.",
+        ],
+    },
+    "saturation": {
+        "title": "8. Im Inneren eines trainierten LSTM: wie sich die Tore einpendeln",
+        "body": [
+            "Karpathy, Johnson und Fei-Fei (2015) untersuchten, wie oft ein Tor fast geschlossen (< 0,1) oder "
+            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine der {hidden} Einheiten des "
+            "Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts; ein Punkt weit rechts "
+            "gehört zu einer Einheit, die die meiste Zeit offen steht.",
+            "Vergessenstore, die offen bleiben, tragen Information über weite Strecken: In Schicht 1 sind "
+            "{forget_1} Einheiten mehr als die Hälfte der Zeit offen, in Schicht 2 sind es {forget_2}. Bei den "
+            "Eingangstoren lauten die Zahlen {input_1} und {input_2}, bei den Ausgangstoren {output_1} und "
+            "{output_2}.",
+            "Die letzte Abbildung verfolgt eine einzelne Zelle (Einheit {unit}, diejenige mit der größten "
+            "Schwankung) über eine Passage hinweg, eingefärbt nach dem tanh ihres Werts: Manche Zellen eines "
+            "Zeichenmodells zeichnen die Position innerhalb einer Zeile oder eines Worts nach, andere reagieren "
+            "auf einzelne Buchstaben.",
+        ],
+    },
+    "models": {
+        "title": "9. Die Modelle hinter dieser Seite",
+        "body": [
+            "Die {count} Läufe unten hat diese Tour mit 'gated train' trainiert; jedes Ergebnis wurde auf den "
+            "Testdaten gemessen und steht neben dem Vergleichswert aus demselben Lauf.",
+        ],
+    },
+}

@@ -1,0 +1,79 @@
+"""gated tour on tiny models and real (cut-down) data: the report, its figures, reuse, and the browser view."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import browser
+from gated.tour import run_tour
+from gated.tour.models import TINY, finished, jobs
+from gated.tour.sections import SECTIONS, _step_source
+
+EXPECTED_SECTIONS = ["squash", "rnn", "memory", "lstm", "steps", "gru", "shakespeare", "saturation", "models"]
+
+
+def test_sections_follow_the_guide_in_order():
+    assert [build.__name__ for build in SECTIONS][:3] == ["squashing", "rnn_reads", "short_memory"]
+    assert len(SECTIONS) == len(EXPECTED_SECTIONS)
+
+
+def test_report_has_every_section_and_figure_files(report: Path):
+    html = report.read_text(encoding="utf-8")
+    assert re.findall(r'<section id="([^"]+)"', html) == EXPECTED_SECTIONS
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) >= 9
+    for src in images:
+        png = report.parent / src
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.with_suffix(".svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert "{" not in re.sub(r"<style>.*?</style>", "", html, flags=re.S), "a placeholder was left unfilled"
+
+
+def test_report_renders_in_chromium(report: Path, tmp_path):
+    browser.require_chromium()
+    seen = browser.open_page(report, screenshot=tmp_path / "tour.png")
+    assert seen.console_errors == []
+    assert seen.failed_requests == []
+    assert seen.section_ids == EXPECTED_SECTIONS
+    assert seen.images and all(width > 0 for _, width in seen.images), seen.images
+    assert seen.dialogs == [] and seen.script_count == 0
+    assert "illustrated guide" in seen.title.lower()
+
+
+def test_a_second_tour_reuses_its_models(report: Path, tiny_data):
+    models = report.parent / "models"
+    before = {run.name: (run / "metrics.json").stat().st_mtime_ns for run in models.iterdir()}
+    run_tour(report.parent, scale=TINY, data=tiny_data, quiet=True)
+    after = {run.name: (run / "metrics.json").stat().st_mtime_ns for run in models.iterdir()}
+    assert before == after
+
+
+def test_a_run_with_other_arguments_is_not_reused(report: Path, tiny_data):
+    job = next(j for j in jobs(TINY, tiny_data) if j.name == "adding-rnn-5")
+    run = report.parent / "models" / job.name
+    assert finished(run, job)
+    changed = type(job)(job.name, (*job.args, "--lr", "0.5"), job.cost)
+    assert not finished(run, changed)
+
+
+def test_the_code_shown_for_the_seven_steps_is_the_cells_code():
+    import inspect
+
+    from gated import cells
+
+    steps = _step_source()
+    assert [n for n, _ in steps] == list(range(1, 8))
+    source = inspect.getsource(cells.lstm_cell)
+    for _, code in steps:
+        for line in code.splitlines():
+            assert line in source
+    assert "new_cell = forget * cell + input * candidate" in steps[4][1]
+
+
+def test_unknown_language_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        run_tour(tmp_path, lang="fr", scale=TINY, quiet=True)
+    assert not (tmp_path / "models").exists()
