@@ -77,3 +77,23 @@ def test_unknown_language_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="unknown language 'fr'"):
         run_tour(tmp_path, lang="fr", scale=TINY, quiet=True)
     assert not (tmp_path / "models").exists()
+
+
+def test_a_model_that_fails_to_train_is_named_with_its_reason(tmp_path):
+    from gated.tour.models import Job, train_all
+
+    broken = Job("sentiment-broken", ("sentiment", "--data", str(tmp_path / "missing.csv"), "--steps", "1"), 1)
+    with pytest.raises(RuntimeError, match=r"sentiment-broken model failed: .*missing\.csv"):
+        train_all(tmp_path / "models", [broken], workers=1, retrain=False, log=lambda message: None)
+
+
+def test_the_german_report_reuses_the_models_and_speaks_german(report: Path, tiny_data, tmp_path):
+    import shutil
+
+    shutil.copytree(report.parent / "models", tmp_path / "models")  # its own folder: the English report stays
+    german = run_tour(tmp_path, lang="de", scale=TINY, data=tiny_data, quiet=True)
+    html = german.read_text(encoding="utf-8")
+    assert '<html lang="de">' in html and "Vergessenstor" in html and "Inhalt" in html
+    assert re.findall(r'<section id="([^"]+)"', html) == EXPECTED_SECTIONS
+    steps = re.search(r'<section id="steps">.*?</section>', html, re.S).group(0)
+    assert steps.count("<tr>") == 1 + 7  # the header and the guide's seven steps

@@ -313,7 +313,10 @@ def cmd_tour(args) -> int:
 
     if args.workers < 1:
         raise CommandError(f"--workers must be at least 1, got {args.workers}")
-    run_tour(args.out, lang=args.lang, retrain=args.retrain, workers=args.workers, quiet=args.quiet)
+    try:
+        run_tour(args.out, lang=args.lang, retrain=args.retrain, workers=args.workers, quiet=args.quiet)
+    except RuntimeError as error:  # a model failed to train: its own message says why
+        raise CommandError(str(error)) from error
     return 0
 
 

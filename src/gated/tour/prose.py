@@ -32,8 +32,9 @@ EN = {
         "value": "test score",
         "baseline": "baseline",
         "seconds": "training seconds",
+        "none": "none",
     },
-    "steps": [
+    "guide_steps": [
         "Join the previous hidden state and the current input.",
         "The forget gate decides, per value, what of the old cell state stays.",
         "The input gate decides which new values are worth writing.",
@@ -49,8 +50,8 @@ EN = {
             "value between -1 and 1; sigmoid keeps it between 0 and 1, which makes it a dial from 'shut' to "
             "'fully open'. Every gate in an LSTM or GRU is such a sigmoid.",
             "Without a squashing function, repeated multiplication runs away: four values multiplied by 3 six "
-            "times grow until the largest is {largest} while the smallest is still {smallest}, so one value "
-            "drowns out the rest. Put a tanh after each multiplication and no value ever leaves (-1, 1); after "
+            "times grow until the largest is {largest} while the smallest has only reached {smallest}: the "
+            "differences grow as fast as the values, and the largest drowns out the rest. Put a tanh after each multiplication and no value ever leaves (-1, 1); after "
             "six steps the largest is {kept}.",
         ],
     },
@@ -145,8 +146,8 @@ EN = {
         "title": "8. Inside a trained LSTM: how gates settle",
         "body": [
             "Karpathy, Johnson and Fei-Fei (2015) asked how often a gate is nearly shut (< 0.1) or nearly open "
-            "(> 0.9). Each dot is one of the {hidden} units of the Shakespeare LSTM, measured over {steps} "
-            "characters of held-out text; a dot far right is a unit open most of the time.",
+            "(> 0.9). Each dot is one unit of one layer ({hidden} per layer) of the Shakespeare LSTM, measured "
+            "over {steps} characters of held-out text; a dot far right is a unit open most of the time.",
             "Forget gates that stay open carry memory over long spans: in layer 1, {forget_1} units are open "
             "more than half the time, in layer 2 {forget_2}. For the input gates the counts are {input_1} and "
             "{input_2}, for the output gates {output_1} and {output_2}.",
@@ -164,7 +165,9 @@ EN = {
     },
 }
 
-PROSE = {"en": EN}
+from .prose_de import DE  # noqa: E402 - the German mirrors EN, key for key
+
+PROSE = {"en": EN, "de": DE}
 
 
 def prose(lang: str) -> dict:

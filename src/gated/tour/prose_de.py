@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-# The literal mirrors EN's key for key, in the same order, including EN's repeated "steps" key (the guide's
-# seven steps, then section 5): the later entry wins in both, and tests/test_prose.py compares the literals.
+# The literal mirrors EN key for key, in the same order; tests/test_prose.py holds them together.
 DE = {
     "title": "RNNs, LSTMs und GRUs in Bildern, live aus trainierten Netzen",
     "lead": [
@@ -31,8 +30,9 @@ DE = {
         "value": "Testergebnis",
         "baseline": "Vergleichswert",
         "seconds": "Trainingsdauer (s)",
+        "none": "keiner",
     },
-    "steps": [
+    "guide_steps": [
         "Der vorige verborgene Zustand und die aktuelle Eingabe werden aneinandergehängt.",
         "Das Vergessenstor bestimmt für jeden einzelnen Wert, was vom alten Zellzustand erhalten bleibt.",
         "Das Eingangstor legt fest, welche neuen Werte geschrieben werden sollen.",
@@ -49,8 +49,8 @@ DE = {
             "ein Drehregler von 'geschlossen' bis 'ganz offen'. Jedes Tor eines LSTM oder einer GRU ist eine "
             "solche Sigmoidfunktion.",
             "Ohne Quetschfunktion gerät wiederholtes Multiplizieren außer Kontrolle: Werden vier Werte sechsmal "
-            "mit 3 multipliziert, wächst der größte auf {largest}, während der kleinste erst bei {smallest} "
-            "liegt, sodass ein einzelner Wert alle übrigen übertönt. Folgt auf jede Multiplikation ein tanh, "
+            "mit 3 multipliziert, wächst der größte auf {largest}, während der kleinste erst {smallest} "
+            "erreicht: Die Abstände wachsen so schnell wie die Werte, und der größte übertönt alle übrigen. Folgt auf jede Multiplikation ein tanh, "
             "verlässt kein Wert jemals das Intervall (-1, 1); nach sechs Schritten beträgt der größte {kept}.",
         ],
     },
@@ -109,7 +109,7 @@ DE = {
             "wenn es in Richtung '{target}' gedrängt hat, blau, wenn es davon weggeführt hat.",
         ],
     },
-    "steps": {  # noqa: F601
+    "steps": {
         "title": "5. Ein LSTM-Schritt in Code und in Zahlen",
         "body": [
             "Der Leitfaden beschreibt einen LSTM-Schritt in sieben Zeilen Pseudocode. Die Zelle von gated ist "
@@ -155,8 +155,8 @@ DE = {
         "title": "8. Im Inneren eines trainierten LSTM: wie sich die Tore einpendeln",
         "body": [
             "Karpathy, Johnson und Fei-Fei (2015) untersuchten, wie oft ein Tor fast geschlossen (< 0,1) oder "
-            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine der {hidden} Einheiten des "
-            "Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts; ein Punkt weit rechts "
+            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit einer Schicht ({hidden} pro Schicht) "
+            "des Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts; ein Punkt weit rechts "
             "gehört zu einer Einheit, die die meiste Zeit offen steht.",
             "Vergessenstore, die offen bleiben, tragen Information über weite Strecken: In Schicht 1 sind "
             "{forget_1} Einheiten mehr als die Hälfte der Zeit offen, in Schicht 2 sind es {forget_2}. Bei den "

@@ -136,7 +136,7 @@ def short_memory(tour: Tour) -> page.Section:
         "memory", longest=longest, distance=longest - 1, baseline=f"{baseline:.3f}",
         **{f"far_{c}": f"{far[c]:.1e}" for c in CELLS},
         **{f"mse_{c}": f"{mse[c][-1]:.4f}" for c in CELLS},
-        **{f"solved_{c}": ", ".join(map(str, solved[c])) or "-" for c in CELLS},
+        **{f"solved_{c}": ", ".join(map(str, solved[c])) or tour.p["labels"]["none"] for c in CELLS},
         threshold=SOLVED_MSE,
     )
     header = [tour.p["labels"]["length"], *(c.upper() for c in CELLS)]
@@ -215,7 +215,7 @@ def lstm_step(tour: Tour) -> page.Section:
         1: None, 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden,
     }
     rows = []
-    for (number, code), guide in zip(_step_source(), tour.p["steps"]):
+    for (number, code), guide in zip(_step_source(), tour.p["guide_steps"]):
         shown = values[number]
         cells_ = ["", "", ""] if shown is None else [f"{float(shown[u]):+.3f}" for u in units]
         rows.append([number, guide, *cells_])
