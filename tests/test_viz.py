@@ -63,13 +63,13 @@ def test_page_escapes_every_piece_of_text():
     hostile = '<script>alert("x")</script> & \'quotes\''
     section = page.Section(
         "s1", hostile, paragraphs=[hostile], notes=[hostile],
-        blocks=[page.table([hostile], [[hostile]]), page.preformatted(hostile, hostile),
+        blocks=[page.table([hostile], [[hostile]]), page.preformatted(hostile, hostile), page.quote(hostile, hostile),
                 page.shaded_words([hostile, "ok"], [0.5, -0.5], titles=[hostile, hostile])],
         images=[page.Image("a.png", hostile, svg='a.svg"onerror="alert(1)')],
     )
     html = page.render(hostile, [hostile], [section, page.Section("s2", "two")], footer=hostile)
     assert "<script>" not in html and 'onerror="' not in html
-    assert html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;quotes&#x27;") >= 9
+    assert html.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;quotes&#x27;") >= 11
 
 
 def test_shaded_words_colour_by_sign_and_size():

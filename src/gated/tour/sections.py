@@ -117,7 +117,7 @@ def rnn_reads(tour: Tour) -> page.Section:
         tfidf=percent(baseline["value"]), majority=percent(baseline["majority"]), units=len(reading.units),
     )
     return page.Section("rnn", title, body, [tour.figure(fig, "rnn_reads", title)],
-                        blocks=[page.preformatted(tour.review[0], tour.p["labels"]["review"])])
+                        blocks=[page.quote(tour.review[0], tour.p["labels"]["review"])])
 
 
 def short_memory(tour: Tour) -> page.Section:
@@ -229,7 +229,7 @@ def lstm_step(tour: Tour) -> page.Section:
                             f=f"{float(step.forget[units[0]]):.2f}", i=f"{float(step.input[units[0]]):.2f}",
                             g=f"{float(step.candidate[units[0]]):+.2f}", c0=f"{float(previous_cell[units[0]]):+.2f}",
                             c1=f"{float(step.cell[units[0]]):+.2f}", drift=f"{drift:.0e}")
-    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), page.table(header, rows))]
+    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), page.table(header, rows, numeric_from=2))]
     return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", tour.t["step.title"])], blocks=blocks)
 
 

@@ -54,6 +54,12 @@ def preformatted(text: str, label: str | None = None) -> Html:
     return Html(f"{caption}<pre>{escape(text)}</pre>")
 
 
+def quote(text: str, label: str | None = None) -> Html:
+    """Someone else's text (a review), line breaks kept."""
+    caption = f'<div class="label">{escape(label)}</div>' if label else ""
+    return Html(f"{caption}<blockquote>{escape(text)}</blockquote>")
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence], numeric_from: int = 1) -> Html:
     """A table; columns from ``numeric_from`` on are right-aligned numbers."""
     def cells(row, tag):
@@ -85,12 +91,14 @@ STYLE = """
 body { font: 16px/1.55 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0; background: #fafafa; }
 main { max-width: 60rem; margin: 0 auto; padding: 1rem 1.5rem 4rem; background: white; }
 h1 { font-size: 1.8rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
-nav ol { columns: 2; } img { max-width: 100%; height: auto; display: block; margin: 1rem 0 0.3rem; }
+nav ul { columns: 2; list-style: none; padding-left: 0; } img { max-width: 100%; height: auto; display: block; margin: 1rem 0 0.3rem; }
 pre { background: #f4f4f4; padding: 0.7rem 1rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.4; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { padding: 0.2rem 0.7rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; } .pair pre { height: 100%; margin: 0; }
+.pair { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
+blockquote { margin: 0.5rem 0; padding: 0.5rem 1rem; border-left: 4px solid #0072B2; background: #f4f8fb;
+  white-space: pre-line; } .pair pre { margin: 0; white-space: pre-wrap; }
 .label { font-size: 0.8rem; color: #666; margin-top: 0.8rem; } .note, figcaption { font-size: 0.85rem; color: #555; }
 .words span { padding: 0.05rem 0.15rem; border-radius: 3px; } .lead { font-size: 1.05rem; color: #444; }
 """
@@ -107,7 +115,7 @@ def render(title: str, lead: Sequence[str], sections: Sequence[Section], lang: s
         *(f'<p class="lead">{escape(p)}</p>\n' for p in lead),
     ]
     if len(sections) > 1:
-        parts.append(f"<nav><h2>{escape(contents_label)}</h2><ol>{nav}</ol></nav>\n")
+        parts.append(f"<nav><h2>{escape(contents_label)}</h2><ul>{nav}</ul></nav>\n")
     parts.extend(_section(s) for s in sections)
     if footer:
         parts.append(f'<footer><p class="note">{escape(footer)}</p></footer>\n')
