@@ -108,3 +108,40 @@ def test_missing_matplotlib_names_the_install_command(monkeypatch):
     monkeypatch.delitem(sys.modules, "gated.viz.style", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'gated\[report\]'"):
         import gated.viz.style  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def default_sentiment_run(tiny_data, tmp_path_factory) -> Path:
+    """A run with gated train sentiment's own defaults (a bidirectional LSTM), trained for two steps."""
+    out = tmp_path_factory.mktemp("default") / "run"
+    args = ["train", "sentiment", "--data", str(tiny_data["sentiment"]), "--steps", "2", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    return out
+
+
+def test_explain_works_on_a_default_bidirectional_sentiment_run(default_sentiment_run: Path, tmp_path, capsys):
+    png = tmp_path / "bi.png"
+    assert main(["explain", str(default_sentiment_run), "crunchy and fresh, but stale by day two", "--png", str(png)]) == 0
+    assert "LSTM read 8 words" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_backward_direction_is_shown_with_its_own_telling_units(default_sentiment_run: Path):
+    from gated.explain import panels
+    from gated.viz.lang import labels
+
+    task, model, _ = load_run(default_sentiment_run)
+    assert model.config.bidirectional
+    reading = read(task, model, "awful stale chips, never again", units=model.config.hidden_size)
+    shown = panels(reading, labels("en"))
+    assert len(shown) == 8 and all("backward" in panel.title for panel in shown[4:])
+    # The backward direction's verdict comes from its state after reading the first word.
+    size = model.config.hidden_size
+    h = torch.from_numpy(reading.backward["hidden"][0])
+    ids = torch.tensor([[task.vocab.index(t) for t in reading.tokens]])
+    with torch.no_grad():
+        h_n = model(ids)[1][0]
+    assert torch.allclose(h, h_n[-1, 0], atol=1e-6)  # h_n[-1]: the top layer's backward direction
+    w = model.head.weight.detach()[:, size:]
+    moved = [abs(float((w[1] - w[0])[u] * h[u])) for u in reading.backward_units]
+    assert moved == sorted(moved, reverse=True)

@@ -22,19 +22,28 @@ SHOWN = {
 
 
 def panels(reading: Reading, t: dict) -> list:
-    """One heatmap per gate or state: a row for the mean over all units, then the telling units."""
+    """One heatmap per gate or state: a row for the mean over all units, then the telling units.
+
+    A bidirectional model gets a second set for the direction that reads right to left.
+    """
+    found = _direction_panels(reading.cell, reading.steps, reading.units, t, "")
+    if reading.backward is not None:
+        found += _direction_panels(reading.cell, reading.backward, reading.backward_units, t, " " + t["backward"])
+    return found
+
+
+def _direction_panels(cell: str, steps: dict, units: list[int], t: dict, suffix: str) -> list:
     from .viz.figures import Panel
 
-    units = reading.units
     result = []
-    for name, kind in SHOWN[reading.cell]:
-        values = reading.steps[name]  # (T, hidden)
+    for name, kind in SHOWN[cell]:
+        values = steps[name]  # (T, hidden)
         rows = [values[:, u] for u in units]
         labels = [f"{t['unit']} {u}" for u in units]
         if kind == "gate":
             rows.insert(0, values.mean(1))
             labels.insert(0, t["mean"])
-        result.append(Panel(t[f"gate.{name}"], np.stack(rows), labels, kind))
+        result.append(Panel(t[f"gate.{name}"] + suffix, np.stack(rows), labels, kind))
     return result
 
 

@@ -28,6 +28,9 @@ class Reading:
     verdict: str | None  # sentiment: the class predicted for the whole text
     confidence: float | None  # its probability
     units: list[int]  # the hidden units that matter most, most important first
+    # Bidirectional models also read right to left: that direction's steps and telling units.
+    backward: dict[str, np.ndarray] | None = None
+    backward_units: list[int] | None = None
 
     @property
     def influence(self) -> np.ndarray:
@@ -54,13 +57,16 @@ def read(task, model, text: str, units: int = 8) -> Reading:
     x = torch.tensor([ids])
     with torch.no_grad():
         trace = model.rnn.trace(model.embed(x))
-        steps = {name: trace.of(name, layer=-1)[:, 0].numpy() for name in trace.names}
+    directions = [{name: trace.of(name, layer=-1, direction=d)[:, 0].numpy() for name in trace.names}
+                  for d in range(trace.num_directions)]
     if task.name == "sentiment":
         prediction, target, verdict, confidence = _running_verdict(task, model, ids)
     else:
         prediction, target, verdict, confidence = _next_character(model, ids), "next character", None, None
-    return Reading(tokens, known, model.config.cell, steps, prediction, target, verdict, confidence,
-                   telling_units(model, steps, task.name, units))
+    chosen = [telling_units(model, steps, task.name, units, d) for d, steps in enumerate(directions)]
+    backward = (directions[1], chosen[1]) if len(directions) == 2 else (None, None)
+    return Reading(tokens, known, model.config.cell, directions[0], prediction, target, verdict, confidence,
+                   chosen[0], *backward)
 
 
 def _running_verdict(task, model, ids: list[int]):
@@ -85,15 +91,18 @@ def _next_character(model, ids: list[int]) -> np.ndarray:
     return np.concatenate([[np.nan], given])
 
 
-def telling_units(model, steps: dict[str, np.ndarray], task_name: str, k: int) -> list[int]:
+def telling_units(model, steps: dict[str, np.ndarray], task_name: str, k: int, direction: int = 0) -> list[int]:
     """Units that matter most: for a classifier, those pushing its last step hardest towards a class;
     for a language model, those whose hidden value changes most over the text."""
     hidden = steps["hidden"]
-    k = min(k, hidden.shape[1])
+    size = hidden.shape[1]
+    k = min(k, size)
     if task_name == "sentiment" and model.config.readout == "last":
-        weight = model.head.weight.detach().numpy()[:, : hidden.shape[1]]  # forward direction's columns
+        # The head reads [forward h at the last token, backward h at the first]: this direction's columns.
+        weight = model.head.weight.detach().numpy()[:, direction * size : (direction + 1) * size]
         spread = weight - weight.mean(0, keepdims=True)
-        score = np.abs(spread * hidden[-1]).max(0)
+        final = hidden[-1] if direction == 0 else hidden[0]
+        score = np.abs(spread * final).max(0)
     else:
         score = hidden.std(0)
     return [int(u) for u in np.argsort(-score, kind="stable")[:k]]
