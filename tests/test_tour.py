@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import browser
@@ -97,3 +98,22 @@ def test_the_german_report_reuses_the_models_and_speaks_german(report: Path, tin
     assert re.findall(r'<section id="([^"]+)"', html) == EXPECTED_SECTIONS
     steps = re.search(r'<section id="steps">.*?</section>', html, re.S).group(0)
     assert steps.count("<tr>") == 1 + 7  # the header and the guide's seven steps
+
+
+def test_loss_gradient_reaches_only_the_inputs_the_recurrence_connects():
+    import torch
+
+    from gated.data import adding_problem
+    from gated.models import ModelConfig, SequenceModel
+    from gated.tour.sections import loss_gradient_by_input
+
+    model = SequenceModel(ModelConfig("rnn", output_size=1, readout="last", input_size=2, hidden_size=8))
+    x, y = adding_problem(16, 12, 0)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.zero_()  # no recurrence: only the last input reaches the loss
+    cut = loss_gradient_by_input(model, x, y)
+    assert cut[-1] == 1.0 and np.all(cut[:-1] == 0)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.copy_(0.5 * torch.eye(8))  # a recurrence that halves what it carries
+    halved = loss_gradient_by_input(model, x, y)
+    assert np.all(halved[:-1] > 0) and halved[0] < halved[5] < halved[-2]

@@ -76,10 +76,10 @@ EN = {
             "Training adjusts a weight by the gradient that flows back to it through time. In a plain RNN that "
             "gradient is multiplied by the same weights and tanh slopes at every step back, so it shrinks "
             "fast: the early inputs barely move the weights, and the network forgets them.",
-            "The first figure measures it on networks trained on the adding problem (length {longest}): how "
-            "strongly the last hidden state depends on each input. From {distance} steps back, the RNN's "
-            "gradient is {far_rnn} times its value at the last step; the LSTM's is {far_lstm} and the GRU's "
-            "{far_gru}.",
+            "The first figure measures it on networks trained on the adding problem (length {longest}): the "
+            "gradient of the loss with respect to each input, relative to its size at the last input. From "
+            "{distance} steps back, the RNN's gradient is {far_rnn} times its size at the last input; the "
+            "LSTM's is {far_lstm} times and the GRU's {far_gru} times.",
             "The adding problem makes the consequence visible. Each sequence hides two marked numbers; the "
             "answer is their sum, given only at the end. A network with no memory can do no better than "
             "answering 1.0 every time, an error of {baseline}. With the same training budget at each length, "

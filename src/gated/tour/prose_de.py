@@ -79,9 +79,9 @@ DE = {
             "denselben Gewichten und mit der Steigung von tanh multipliziert und schrumpft daher rasch: Frühe "
             "Eingaben verändern die Gewichte kaum noch, und das Netz vergisst sie.",
             "Die erste Abbildung misst diesen Effekt an Netzen, die auf dem Additionsproblem (Länge {longest}) "
-            "trainiert wurden, und zeigt, wie stark der letzte verborgene Zustand von jeder einzelnen Eingabe "
-            "abhängt. Setzt man den Gradienten aus {distance} Schritten Entfernung ins Verhältnis zu seinem Wert "
-            "am letzten Schritt, ergibt sich beim RNN {far_rnn}, beim LSTM {far_lstm} und bei der GRU {far_gru}.",
+            "trainiert wurden: den Gradienten des Fehlers nach jeder einzelnen Eingabe, bezogen auf seine Größe "
+            "an der letzten Eingabe. Setzt man den Gradienten aus {distance} Schritten Entfernung ins Verhältnis "
+            "zu diesem Wert, ergibt sich beim RNN {far_rnn}, beim LSTM {far_lstm} und bei der GRU {far_gru}.",
             "Am Additionsproblem wird sichtbar, was daraus folgt. In jeder Sequenz sind zwei Zahlen markiert; "
             "gefragt ist ihre Summe, und zwar erst am Ende. Ein Netz ohne Gedächtnis kann nichts Besseres tun, "
             "als jedes Mal 1,0 zu antworten, und macht damit einen Fehler von {baseline}. Bei gleichem "
