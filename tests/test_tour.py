@@ -117,3 +117,24 @@ def test_loss_gradient_reaches_only_the_inputs_the_recurrence_connects():
         model.rnn.weight_hh_l0.copy_(0.5 * torch.eye(8))  # a recurrence that halves what it carries
     halved = loss_gradient_by_input(model, x, y)
     assert np.all(halved[:-1] > 0) and halved[0] < halved[5] < halved[-2]
+
+
+def test_tour_into_a_file_is_refused_with_a_clear_message(tmp_path, capsys):
+    from gated.cli import main
+
+    target = tmp_path / "report.html"
+    target.write_text("mine", encoding="utf-8")
+    assert main(["tour", "--out", str(target)]) == 1
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "mine"
+
+
+def test_an_exception_inside_a_worker_comes_back_as_a_named_failure(tmp_path):
+    from gated.tour.models import Job, train_all
+
+    blocked = tmp_path / "models"
+    blocked.mkdir()
+    (blocked / "adding-rnn-5").write_text("a file where the run folder should go", encoding="utf-8")
+    job = Job("adding-rnn-5", ("adding", "--length", "5", "--steps", "1"), 1)
+    with pytest.raises(RuntimeError, match="adding-rnn-5 model failed: .*Error"):
+        train_all(blocked, [job], workers=1, retrain=False, log=lambda message: None)

@@ -317,6 +317,8 @@ def cmd_tour(args) -> int:
         run_tour(args.out, lang=args.lang, retrain=args.retrain, workers=args.workers, quiet=args.quiet)
     except RuntimeError as error:  # a model failed to train: its own message says why
         raise CommandError(str(error)) from error
+    except OSError as error:  # a folder that cannot be written
+        raise CommandError(f"cannot write the tour to {args.out}: {error.strerror or error}") from error
     return 0
 
 

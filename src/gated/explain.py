@@ -100,6 +100,7 @@ def _draw(reading, run, text, html, png, lang, header, rows) -> None:
     if png is not None:
         from .checkpoint import atomic_write_bytes
 
+        png.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(png, image)
         print(f"wrote {png}")
     if html is not None:

@@ -25,6 +25,9 @@ def run_tour(out: Path, lang: str = "en", retrain: bool = False, workers: int = 
     started = time.perf_counter()
     out = Path(out)
     t, p = labels(lang), prose(lang)  # refuse an unknown language before training anything
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the report and its models")
+    (out / "models").mkdir(parents=True, exist_ok=True)
     runs = train_all(out / "models", jobs(scale, data), workers, retrain, log)
     trained = time.perf_counter() - started
     tour = Tour(runs, out, t, p, scale.adding_lengths, seed)

@@ -122,7 +122,10 @@ def _train_one(item: tuple[Job, str]) -> tuple[str, float, str | None]:
     started = time.perf_counter()
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-        code = main(["train", *job.args, "--out", out, "--quiet", "--threads", "1"])
+        try:
+            code = main(["train", *job.args, "--out", out, "--quiet", "--threads", "1"])
+        except Exception as error:  # noqa: BLE001 - reported with the model's name by the parent
+            return job.name, 0.0, f"{type(error).__name__}: {error}"
     if code != 0:
         return job.name, 0.0, captured.getvalue().strip() or f"exit code {code}"
     ckpt.atomic_write_json(Path(out) / STAMP, {"args": list(job.args)})
