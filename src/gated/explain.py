@@ -51,7 +51,7 @@ def figure(reading: Reading, t: dict):
     from .viz.figures import words_over_time
 
     label = f"p({reading.target})"
-    return words_over_time(reading.tokens, panels(reading, t), np.nan_to_num(reading.prediction, nan=0.0), t,
+    return words_over_time(reading.tokens, panels(reading, t), reading.prediction, t,
                            prediction_label=label)
 
 

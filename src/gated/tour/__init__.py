@@ -30,7 +30,7 @@ def run_tour(out: Path, lang: str = "en", retrain: bool = False, workers: int = 
     (out / "models").mkdir(parents=True, exist_ok=True)
     runs = train_all(out / "models", jobs(scale, data), workers, retrain, log)
     trained = time.perf_counter() - started
-    tour = Tour(runs, out, t, p, scale.adding_lengths, seed)
+    tour = Tour(runs, out, t, p, scale.adding_lengths, lang, seed)
     sections = []
     for build in SECTIONS:
         sections.append(build(tour))

@@ -33,6 +33,20 @@ EN = {
         "baseline": "baseline",
         "seconds": "training seconds",
         "none": "none",
+        "metric.accuracy": "accuracy",
+        "metric.bits_per_char": "bits per character",
+        "metric.mse": "mean squared error",
+        "baseline.tfidf+logreg": "TF-IDF + logistic regression",
+        "baseline.always predict 1.0": "always predicting 1.0",
+        "ngram": "{order}-gram Kneser-Ney",
+        "previous_cell": "the previous cell state",
+        "baseline_model": "baseline model",
+        "line break": "a line break",
+        "space": "a space",
+        "beats": "It already beats the n-gram model.",
+        "not_yet": "That is not yet as good as the n-gram model: a few minutes of training on a CPU are too "
+                   "few, and the samples below are rough; the full 'gated train charlm' run (about 6 minutes) "
+                   "gets past it.",
     },
     "guide_steps": [
         "Join the previous hidden state and the current input.",
@@ -52,7 +66,8 @@ EN = {
             "Without a squashing function, repeated multiplication runs away: four values multiplied by 3 six "
             "times grow until the largest is {largest} while the smallest has only reached {smallest}: the "
             "differences grow as fast as the values, and the largest drowns out the rest. Put a tanh after each multiplication and no value ever leaves (-1, 1); after "
-            "six steps the largest is {kept}.",
+            "six steps the largest is {kept}. tanh pays for this with saturation: after a few steps even 0.03 "
+            "sits close to 1, where the curve is almost flat, an effect section 8 measures in a trained network.",
         ],
     },
     "rnn": {
@@ -61,7 +76,8 @@ EN = {
             "An RNN turns each word into a vector and reads them in order. At every word it combines that vector "
             "with the hidden state it carried from the word before, squashes the result with tanh and hands it "
             "on: the hidden state is the network's whole memory of what it has read.",
-            "Below, an RNN trained on the food reviews reads one review from the test set ({words} words, "
+            "The reviews carry one of two labels, '{positive}' (the top rating) or '{negative}'; {share} of the "
+            "test reviews are '{positive}'. Below, an RNN trained on them reads one review from the test set ({words} words, "
             "labelled '{truth}'). The top line shows what it would answer if the review stopped at that word; "
             "the heatmap shows the {units} hidden units that weigh most in its final answer. It ends at "
             "'{verdict}' with p = {p}.",
@@ -77,14 +93,14 @@ EN = {
             "gradient is multiplied by the same weights and tanh slopes at every step back, so it shrinks "
             "fast: the early inputs barely move the weights, and the network forgets them.",
             "The first figure measures it on networks trained on the adding problem (length {longest}): the "
-            "gradient of the loss with respect to each input, relative to its size at the last input. From "
-            "{distance} steps back, the RNN's gradient is {far_rnn} times its size at the last input; the "
-            "LSTM's is {far_lstm} times and the GRU's {far_gru} times.",
+            "gradient of the loss with respect to each input, divided by its size at the last input. From "
+            "{distance} steps back, the RNN's gradient is {far_rnn} of that size. The LSTM's and GRU's hardly "
+            "shrink: over all distances their median is {median_lstm} and {median_gru}.",
             "The adding problem makes the consequence visible. Each sequence hides two marked numbers; the "
             "answer is their sum, given only at the end. A network with no memory can do no better than "
             "answering 1.0 every time, an error of {baseline}. With the same training budget at each length, "
-            "the RNN drops below an error of {threshold} at lengths {solved_rnn}, the LSTM at {solved_lstm} and "
-            "the GRU at {solved_gru}. At length {longest} the errors are {mse_rnn} (RNN), {mse_lstm} (LSTM) and "
+            "the error falls below {threshold} at these lengths: RNN {solved_rnn}; LSTM {solved_lstm}; GRU "
+            "{solved_gru}. At length {longest} the errors are {mse_rnn} (RNN), {mse_lstm} (LSTM) and "
             "{mse_gru} (GRU).",
         ],
     },
@@ -110,9 +126,10 @@ EN = {
             "The guide describes an LSTM step in seven lines of pseudocode. gated's cell is written the same "
             "way: on the left are the lines of cells.py that perform each step, on the right the values they "
             "produced for three units when the LSTM read the word '{word}' (word {position} of the review), "
-            "the word that moved its answer most.",
+            "the word that moved its answer most. Step 1 joins h and x the way a matrix product does: "
+            "W_ih x + W_hh h is one matrix applied to the joined vector [x, h].",
             "Take unit {unit}: its forget gate is {f}, so the old cell value {c0} is scaled down by that "
-            "factor; its input gate is {i} and the candidate {g}, so it writes {i} x {g} on top. The new cell "
+            "factor; its input gate is {i} and the candidate {g}, so it writes {i} × {g} = {ig} on top. The new cell "
             "value is {c1}. These numbers were computed by calling cells.lstm_cell with the model's weights, "
             "and agree with the traced run to within {drift}.",
         ],
@@ -126,7 +143,8 @@ EN = {
             "On the same review the GRU answers '{verdict}' (p = {p}). Its update gate averages "
             "{update_mean} and keeps more of the old state than of the candidate (update gate above 0.5) in "
             "{update_keep} of unit-steps; the reset gate averages {reset_mean}. The words that moved it most: "
-            "{keys}.",
+            "{keys}. A running prediction also moves on small words: such a change belongs to the context a "
+            "word arrives in as much as to the word itself.",
         ],
     },
     "shakespeare": {
@@ -135,7 +153,7 @@ EN = {
             "A {layers}-layer LSTM with {hidden} units per layer read Shakespeare's plays for {seconds} "
             "seconds, predicting each next character. On unseen text it needs {bpc} bits per character, "
             "against {ngram_bpc} for a {ngram} model fitted to the same text and {uniform} for guessing "
-            "uniformly.",
+            "uniformly. {comparison}",
             "Sampling from it character by character writes new text. At temperature 0.5 it plays safe and "
             "repeats common words; at 1.0 it takes more risks, with more invented words. The grid below "
             "colours each character of a held-out passage by the probability the model gave it before "
@@ -147,13 +165,14 @@ EN = {
         "body": [
             "Karpathy, Johnson and Fei-Fei (2015) asked how often a gate is nearly shut (< 0.1) or nearly open "
             "(> 0.9). Each dot is one unit of one layer ({hidden} per layer) of the Shakespeare LSTM, measured "
-            "over {steps} characters of held-out text; a dot far right is a unit open most of the time.",
-            "Forget gates that stay open carry memory over long spans: in layer 1, {forget_1} units are open "
-            "more than half the time, in layer 2 {forget_2}. For the input gates the counts are {input_1} and "
+            "over {steps} characters of held-out text. A dot far right is a unit above 0.9 most of the time, a dot high up "
+            "one below 0.1 most of the time.",
+            "Forget gates that stay open carry memory over long spans: in layer 1, {forget_1} units are above "
+            "0.9 for more than half the steps, in layer 2 {forget_2}. For the input gates the counts are {input_1} and "
             "{input_2}, for the output gates {output_1} and {output_2}.",
             "The last figure follows one cell (unit {unit}, the one that varies most) over a passage, coloured "
-            "by tanh of its value: some cells of a character model track position in a line or a word, "
-            "others react to single letters.",
+            "by tanh of its value. Over the whole held-out text it is highest right after {high} and lowest "
+            "right after {low}: it has learnt to track something in the text without being told what.",
         ],
     },
     "models": {

@@ -10,7 +10,7 @@ DE = {
         "gated mit echten Daten trainiert hat: mit Amazon-Rezensionen zu Lebensmitteln, mit Shakespeares Dramen "
         "und mit dem Additionsproblem. Nichts davon ist eine Skizze; jede Zahl stammt aus einem Modell, das Sie "
         "selbst laden, Schritt für Schritt verfolgen und befragen können.",
-        "Die Abschnitte folgen dem Aufbau des Leitfadens: zuerst die Quetschfunktionen, dann ein einfaches RNN "
+        "Die Abschnitte folgen dem Aufbau des Leitfadens: zuerst die Stauchfunktionen, dann ein einfaches RNN "
         "beim Lesen einer Rezension und sein kurzes Gedächtnis, danach die Tore und der Zellzustand des LSTM, "
         "der Code eines einzelnen LSTM-Schritts, die GRU und schließlich ein Blick in das Innere trainierter "
         "Netze.",
@@ -31,6 +31,20 @@ DE = {
         "baseline": "Vergleichswert",
         "seconds": "Trainingsdauer (s)",
         "none": "keiner",
+        "metric.accuracy": "Genauigkeit",
+        "metric.bits_per_char": "Bits pro Zeichen",
+        "metric.mse": "mittlerer quadratischer Fehler",
+        "baseline.tfidf+logreg": "TF-IDF + logistische Regression",
+        "baseline.always predict 1.0": "immer 1,0 vorhersagen",
+        "ngram": "{order}-Gramm-Kneser-Ney",
+        "previous_cell": "der vorige Zellzustand",
+        "baseline_model": "Vergleichsmodell",
+        "line break": "einem Zeilenumbruch",
+        "space": "einem Leerzeichen",
+        "beats": "Damit schlägt es das n-Gramm-Modell bereits.",
+        "not_yet": "Damit reicht es noch nicht an das n-Gramm-Modell heran: Ein paar Minuten Training auf einer "
+                   "CPU sind zu wenig, und die Stichproben unten sind entsprechend holprig; der volle Lauf von "
+                   "'gated train charlm' (etwa 6 Minuten) zieht daran vorbei.",
     },
     "guide_steps": [
         "Der vorige verborgene Zustand und die aktuelle Eingabe werden aneinandergehängt.",
@@ -42,16 +56,18 @@ DE = {
         "Der neue verborgene Zustand: der mit tanh gestauchte Zellzustand, gefiltert durch das Ausgangstor.",
     ],
     "squash": {
-        "title": "1. Quetschfunktionen: tanh und Sigmoid",
+        "title": "1. Stauchfunktionen: tanh und Sigmoid",
         "body": [
             "In einem rekurrenten Netz wirken dieselben Gewichte immer wieder auf den Zustand ein. tanh hält "
             "jeden Wert zwischen -1 und 1; die Sigmoidfunktion hält ihn zwischen 0 und 1 und wirkt dadurch wie "
             "ein Drehregler von 'geschlossen' bis 'ganz offen'. Jedes Tor eines LSTM oder einer GRU ist eine "
             "solche Sigmoidfunktion.",
-            "Ohne Quetschfunktion gerät wiederholtes Multiplizieren außer Kontrolle: Werden vier Werte sechsmal "
+            "Ohne Stauchfunktion gerät wiederholtes Multiplizieren außer Kontrolle: Werden vier Werte sechsmal "
             "mit 3 multipliziert, wächst der größte auf {largest}, während der kleinste erst {smallest} "
             "erreicht: Die Abstände wachsen so schnell wie die Werte, und der größte übertönt alle übrigen. Folgt auf jede Multiplikation ein tanh, "
-            "verlässt kein Wert jemals das Intervall (-1, 1); nach sechs Schritten beträgt der größte {kept}.",
+            "verlässt kein Wert jemals das Intervall (-1, 1); nach sechs Schritten beträgt der größte {kept}. Der Preis dafür ist Sättigung: Nach wenigen "
+            "Schritten liegt selbst 0,03 dicht bei 1, wo die Kurve fast flach ist; Abschnitt 8 misst diesen "
+            "Effekt in einem trainierten Netz.",
         ],
     },
     "rnn": {
@@ -61,6 +77,8 @@ DE = {
             "Wort verknüpft es den Vektor mit dem verborgenen Zustand, den es vom vorigen Wort mitgebracht hat, "
             "staucht das Ergebnis mit tanh und reicht es weiter: Der verborgene Zustand ist alles, was das Netz "
             "vom bisher Gelesenen im Gedächtnis behält.",
+            "Die Rezensionen tragen eine von zwei Klassen, '{positive}' (die beste Bewertung) oder '{negative}'; "
+            "{share} der Testrezensionen sind '{positive}'. "
             "Unten liest ein RNN, das auf den Lebensmittelrezensionen trainiert wurde, eine Rezension aus der "
             "Testmenge ({words} Wörter, richtige Klasse '{truth}'). Die obere Linie zeigt, was es antworten "
             "würde, wenn die Rezension an diesem Wort endete; die Heatmap zeigt die {units} verborgenen "
@@ -79,14 +97,15 @@ DE = {
             "denselben Gewichten und mit der Steigung von tanh multipliziert und schrumpft daher rasch: Frühe "
             "Eingaben verändern die Gewichte kaum noch, und das Netz vergisst sie.",
             "Die erste Abbildung misst diesen Effekt an Netzen, die auf dem Additionsproblem (Länge {longest}) "
-            "trainiert wurden: den Gradienten des Fehlers nach jeder einzelnen Eingabe, bezogen auf seine Größe "
-            "an der letzten Eingabe. Setzt man den Gradienten aus {distance} Schritten Entfernung ins Verhältnis "
-            "zu diesem Wert, ergibt sich beim RNN {far_rnn}, beim LSTM {far_lstm} und bei der GRU {far_gru}.",
+            "trainiert wurden: den Gradienten des Fehlers nach jeder einzelnen Eingabe, geteilt durch seine Größe "
+            "an der letzten Eingabe. Aus {distance} Schritten Entfernung beträgt er beim RNN nur noch das "
+            "{far_rnn}-Fache davon. Bei LSTM und GRU schrumpft er kaum: Über alle Abstände liegt sein Median "
+            "bei {median_lstm} und {median_gru}.",
             "Am Additionsproblem wird sichtbar, was daraus folgt. In jeder Sequenz sind zwei Zahlen markiert; "
             "gefragt ist ihre Summe, und zwar erst am Ende. Ein Netz ohne Gedächtnis kann nichts Besseres tun, "
             "als jedes Mal 1,0 zu antworten, und macht damit einen Fehler von {baseline}. Bei gleichem "
-            "Trainingsbudget für jede Länge fällt der Fehler unter {threshold}: beim RNN bei den Längen "
-            "{solved_rnn}, beim LSTM bei {solved_lstm} und bei der GRU bei {solved_gru}. Bei Länge {longest} "
+            "Trainingsbudget für jede Länge fällt der Fehler bei diesen Längen unter {threshold}: RNN "
+            "{solved_rnn}; LSTM {solved_lstm}; GRU {solved_gru}. Bei Länge {longest} "
             "betragen die Fehler {mse_rnn} (RNN), {mse_lstm} (LSTM) und {mse_gru} (GRU).",
         ],
     },
@@ -104,7 +123,7 @@ DE = {
             "Über diese Wörter gemittelt liegt das Vergessenstor bei {forget_mean}: In {forget_open} aller Paare "
             "aus Einheit und Schritt ist es größer als 0,9, in {forget_closed} kleiner als 0,1. Die Wörter, die "
             "die Antwort am stärksten bewegt haben, sind {keys} (in Klammern die Änderung von p({target}), die "
-            "jedes von ihnen bewirkt hat); sie entsprechen den Schlüsselwörtern, die einem Menschen von einer "
+            "jedes von ihnen bewirkt hat); ähnlich den Schlüsselwörtern, die einem Menschen von einer "
             "Rezension im Gedächtnis bleiben. Darunter ist jedes Wort nach dieser Änderung eingefärbt: rot, "
             "wenn es in Richtung '{target}' gedrängt hat, blau, wenn es davon weggeführt hat.",
         ],
@@ -115,10 +134,12 @@ DE = {
             "Der Leitfaden beschreibt einen LSTM-Schritt in sieben Zeilen Pseudocode. Die Zelle von gated ist "
             "genauso aufgebaut: Links stehen die Zeilen aus cells.py, die die einzelnen Schritte ausführen, "
             "rechts die Werte, die sie für drei Einheiten lieferten, als das LSTM das Wort '{word}' las (Wort "
-            "{position} der Rezension), also jenes Wort, das seine Antwort am stärksten bewegt hat.",
+            "{position} der Rezension), also jenes Wort, das seine Antwort am stärksten bewegt hat. Schritt 1 "
+            "verbindet h und x so, wie es ein Matrixprodukt tut: W_ih x + W_hh h ist eine einzige Matrix, "
+            "angewandt auf den verketteten Vektor [x, h].",
             "Ein Beispiel ist Einheit {unit}: Ihr Vergessenstor steht bei {f}, daher wird der alte Zellwert {c0} "
             "mit diesem Faktor multipliziert und so abgeschwächt; ihr Eingangstor steht bei {i} und der "
-            "Kandidat bei {g}, daher kommt {i} x {g} hinzu. Der neue Zellwert beträgt {c1}. Diese Zahlen "
+            "Kandidat bei {g}, daher kommt {i} × {g} = {ig} hinzu. Der neue Zellwert beträgt {c1}. Diese Zahlen "
             "stammen aus einem Aufruf von cells.lstm_cell mit den Gewichten des Modells und stimmen mit dem "
             "aufgezeichneten Lauf bis auf {drift} überein.",
         ],
@@ -131,9 +152,11 @@ DE = {
             "jede Einheit zwischen dem alten Wert und dem neuen Kandidaten abwägt. Das Reset-Tor bestimmt, wie "
             "viel von der Vergangenheit der Kandidat zu sehen bekommt.",
             "Bei derselben Rezension antwortet die GRU '{verdict}' (p = {p}). Ihr Update-Tor liegt im Mittel bei "
-            "{update_mean}; in {update_keep} aller Paare aus Einheit und Schritt behält die GRU mehr vom alten "
+            "{update_mean}; in {update_keep} aller Werte (Einheiten × Schritte) behält die GRU mehr vom alten "
             "Zustand als vom Kandidaten (Update-Tor über 0,5). Das Reset-Tor liegt im Mittel bei {reset_mean}. "
-            "Am stärksten beeinflusst haben ihre Antwort die Wörter {keys}.",
+            "Am stärksten beeinflusst haben ihre Antwort die Wörter {keys}. Eine laufende Vorhersage bewegt sich "
+            "auch bei kleinen Wörtern: Eine solche Änderung gehört ebenso zum Zusammenhang, in dem das Wort "
+            "steht, wie zum Wort selbst.",
         ],
     },
     "shakespeare": {
@@ -142,7 +165,7 @@ DE = {
             "Ein LSTM mit {layers} Schichten und {hidden} Einheiten pro Schicht hat {seconds} Sekunden lang "
             "Shakespeares Dramen gelesen und dabei jeweils das nächste Zeichen vorhergesagt. Auf Text, den es "
             "nie gesehen hat, braucht es {bpc} Bits pro Zeichen, gegenüber {ngram_bpc} für ein {ngram}-Modell, "
-            "das an denselben Text angepasst wurde, und {uniform} für gleichverteiltes Raten.",
+            "das an denselben Text angepasst wurde, und {uniform} für gleichverteiltes Raten. {comparison}",
             "Zieht man Zeichen für Zeichen Stichproben aus seinen Vorhersagen, entsteht neuer Text. Bei "
             "Temperatur 0,5 geht "
             "das Modell auf Nummer sicher und wiederholt häufige Wörter; bei 1,0 wagt es mehr und erfindet öfter "
@@ -156,16 +179,17 @@ DE = {
         "body": [
             "Karpathy, Johnson und Fei-Fei (2015) untersuchten, wie oft ein Tor fast geschlossen (< 0,1) oder "
             "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit einer Schicht ({hidden} pro Schicht) "
-            "des Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts; ein Punkt weit rechts "
-            "gehört zu einer Einheit, die die meiste Zeit offen steht.",
+            "des Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
+            "gehört zu einer Einheit, die meist über 0,9 liegt, ein Punkt weit oben zu einer, die meist unter "
+            "0,1 liegt.",
             "Vergessenstore, die offen bleiben, tragen Information über weite Strecken: In Schicht 1 sind "
-            "{forget_1} Einheiten mehr als die Hälfte der Zeit offen, in Schicht 2 sind es {forget_2}. Bei den "
+            "{forget_1} Einheiten in mehr als der Hälfte der Schritte über 0,9, in Schicht 2 sind es {forget_2}. Bei den "
             "Eingangstoren lauten die Zahlen {input_1} und {input_2}, bei den Ausgangstoren {output_1} und "
             "{output_2}.",
             "Die letzte Abbildung verfolgt eine einzelne Zelle (Einheit {unit}, diejenige mit der größten "
-            "Schwankung) über eine Passage hinweg, eingefärbt nach dem tanh ihres Werts: Manche Zellen eines "
-            "Zeichenmodells zeichnen die Position innerhalb einer Zeile oder eines Worts nach, andere reagieren "
-            "auf einzelne Buchstaben.",
+            "Schwankung) über eine Passage hinweg, eingefärbt nach dem tanh ihres Werts. Über den ganzen "
+            "zurückgehaltenen Text ist sie direkt nach {high} am höchsten und direkt nach {low} am niedrigsten: "
+            "Sie hat gelernt, etwas im Text zu verfolgen, ohne dass ihr jemand gesagt hätte, was.",
         ],
     },
     "models": {

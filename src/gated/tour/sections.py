@@ -11,6 +11,7 @@ import copy
 import inspect
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +38,7 @@ class Tour:
     t: dict  # figure labels
     p: dict  # prose
     lengths: tuple[int, ...]
+    lang: str = "en"
     seed: int = 0
     _loaded: dict = field(default_factory=dict)
 
@@ -54,10 +56,26 @@ class Tour:
         png = style.save(fig, self.out / "figures", name)
         return page.Image(f"figures/{png}", alt, svg=f"figures/{name}.svg")
 
+    def number(self, value) -> str:
+        """A number (or a text with numbers) as the report's language writes decimals: 0.5 or 0,5."""
+        text = str(value)
+        return re.sub(r"(?<=\d)\.(?=\d)", ",", text) if self.lang == "de" else text
+
     def text(self, section: str, **numbers) -> tuple[str, list[str]]:
         """A section's title and paragraphs, with the measured numbers filled in."""
         prose = self.p[section]
-        return prose["title"], [paragraph.format(**numbers) for paragraph in prose["body"]]
+        filled = {name: self.number(value) for name, value in numbers.items()}
+        return prose["title"], [paragraph.format(**filled) for paragraph in prose["body"]]
+
+    def table(self, header, rows, numeric_from: int = 1) -> page.Html:
+        return page.table(header, [[self.number(cell) for cell in row] for row in rows], numeric_from)
+
+    def baseline_name(self, name: str) -> str:
+        labels = self.p["labels"]
+        ngram = re.fullmatch(r"(\d+)-gram Kneser-Ney", name)
+        if ngram:
+            return labels["ngram"].format(order=ngram.group(1))
+        return labels.get(f"baseline.{name}", name)
 
     @cached_property
     def review(self) -> tuple[str, str]:
@@ -89,6 +107,16 @@ def percent(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def ratio(x: float) -> str:
+    """Plain decimals where they read well, powers of ten for the vanishingly small."""
+    return f"{x:.1e}" if x < 1e-3 else f"{x:.2f}"
+
+
+def small(x: float) -> str:
+    """An error that may be tiny: four decimals, or two significant digits below 0.001."""
+    return f"{x:.4f}" if x >= 1e-3 else f"{x:.1e}"
+
+
 def squashing(tour: Tour) -> page.Section:
     x = torch.linspace(-6, 6, 241)
     start = torch.tensor([0.9, -0.4, 0.12, 0.03])
@@ -99,8 +127,8 @@ def squashing(tour: Tour) -> page.Section:
     squashed = torch.stack(squashed)
     fig = figures.squashing(x.numpy(), torch.tanh(x).numpy(), torch.sigmoid(x).numpy(), times3.numpy(),
                             squashed.numpy(), tour.t)
-    title, body = tour.text("squash", largest=f"{float(times3[-1].abs().max()):.0f}",
-                            smallest=f"{float(times3[-1].abs().min()):.2f}",
+    title, body = tour.text("squash", largest=f"{float(times3[-1].abs().max()):.1f}",
+                            smallest=f"{float(times3[-1].abs().min()):.1f}",
                             kept=f"{float(squashed[-1].abs().max()):.3f}")
     return page.Section("squash", title, body, [tour.figure(fig, "squash", tour.t["squash.title"])])
 
@@ -111,8 +139,12 @@ def rnn_reads(tour: Tour) -> page.Section:
                                   prediction_label=f"p({reading.target})")
     scores = {cell: tour.metrics(f"sentiment-{cell}")["value"] for cell in CELLS}
     baseline = tour.metrics("sentiment-lstm")["baseline"]
+    task, _ = tour.load("sentiment-rnn")
+    test = task.splits["test"]
+    names = test.label_names
+    share = sum(label == len(names) - 1 for label in test.labels) / len(test.labels)
     title, body = tour.text(
-        "rnn", words=len(reading.tokens), verdict=reading.verdict, p=f"{reading.confidence:.2f}",
+        "rnn", positive=names[-1], negative=names[0], share=percent(share), words=len(reading.tokens), verdict=reading.verdict, p=f"{reading.confidence:.2f}",
         truth=tour.review[1], rnn=percent(scores["rnn"]), lstm=percent(scores["lstm"]), gru=percent(scores["gru"]),
         tfidf=percent(baseline["value"]), majority=percent(baseline["majority"]), units=len(reading.units),
     )
@@ -138,23 +170,25 @@ def short_memory(tour: Tour) -> page.Section:
     x, y = adding_problem(256, longest, 7)
     norms = {cell: loss_gradient_by_input(tour.load(f"adding-{cell}-{longest}")[1], x, y) for cell in CELLS}
     far = {cell: float(v[0]) for cell, v in norms.items()}  # the first input, relative to the last one
+    median = {cell: float(np.median(v)) for cell, v in norms.items()}
     mse = {cell: [tour.metrics(f"adding-{cell}-{n}")["value"] for n in tour.lengths] for cell in CELLS}
     baseline = tour.metrics(f"adding-lstm-{longest}")["baseline"]["value"]
     solved = {cell: [n for n, e in zip(tour.lengths, mse[cell]) if e < SOLVED_MSE] for cell in CELLS}
     title, body = tour.text(
         "memory", longest=longest, distance=longest - 1, baseline=f"{baseline:.3f}",
-        **{f"far_{c}": f"{far[c]:.1e}" for c in CELLS},
-        **{f"mse_{c}": f"{mse[c][-1]:.4f}" for c in CELLS},
+        **{f"far_{c}": ratio(far[c]) for c in CELLS},
+        **{f"median_{c}": ratio(median[c]) for c in CELLS},
+        **{f"mse_{c}": small(mse[c][-1]) for c in CELLS},
         **{f"solved_{c}": ", ".join(map(str, solved[c])) or tour.p["labels"]["none"] for c in CELLS},
         threshold=SOLVED_MSE,
     )
     header = [tour.p["labels"]["length"], *(c.upper() for c in CELLS)]
-    rows = [[n, *(f"{mse[c][k]:.4f}" for c in CELLS)] for k, n in enumerate(tour.lengths)]
+    rows = [[n, *(small(mse[c][k]) for c in CELLS)] for k, n in enumerate(tour.lengths)]
     return page.Section("memory", title, body, [
         tour.figure(figures.gradient_by_distance(norms, tour.t), "gradient_by_distance", tour.t["grad.title"]),
         tour.figure(figures.error_by_length(tour.lengths, mse, baseline, tour.t), "adding_by_length",
                     tour.t["adding.title"]),
-    ], blocks=[page.table(header, rows)])
+    ], blocks=[tour.table(header, rows)])
 
 
 def key_words(reading: Reading, k: int = 5) -> list[tuple[str, float]]:
@@ -221,25 +255,29 @@ def lstm_step(tour: Tour) -> page.Section:
     units = reading.units[:3]
     labels = tour.p["labels"]
     values = {
-        1: None, 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden,
+        1: previous["cell"], 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden,
     }
     rows = []
     for (number, code), guide in zip(_step_source(), tour.p["guide_steps"]):
         shown = values[number]
-        cells_ = ["", "", ""] if shown is None else [f"{float(shown[u]):+.3f}" for u in units]
-        rows.append([number, guide, *cells_])
+        if number == 1:
+            guide = f"{guide} ({labels['previous_cell']})"
+        rows.append([number, guide, *(f"{float(shown[u]):+.3f}" for u in units)])
     header = ["#", labels["guide"], *(f"{labels['unit']} {u}" for u in units)]
     code = "\n\n".join(code for _, code in _step_source())
     previous_cell = previous["cell"]
     bars = reading.units
     fig = figures.cell_update(bars, previous_cell[bars].numpy(), (step.forget * previous_cell)[bars].numpy(),
-                              (step.input * step.candidate)[bars].numpy(), step.cell[bars].numpy(), tour.t)
+                              (step.input * step.candidate)[bars].numpy(), step.cell[bars].numpy(), tour.t,
+                              title=f"{tour.t['step.title']} '{reading.tokens[t]}'")
     title, body = tour.text("steps", word=reading.tokens[t], position=t + 1, unit=units[0],
                             f=f"{float(step.forget[units[0]]):.2f}", i=f"{float(step.input[units[0]]):.2f}",
-                            g=f"{float(step.candidate[units[0]]):+.2f}", c0=f"{float(previous_cell[units[0]]):+.2f}",
+                            g=f"{float(step.candidate[units[0]]):+.2f}",
+                            ig=f"{float(step.input[units[0]] * step.candidate[units[0]]):+.2f}", c0=f"{float(previous_cell[units[0]]):+.2f}",
                             c1=f"{float(step.cell[units[0]]):+.2f}", drift=f"{drift:.0e}")
-    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), page.table(header, rows, numeric_from=2))]
-    return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", tour.t["step.title"])], blocks=blocks)
+    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), tour.table(header, rows, numeric_from=2))]
+    return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", tour.t["step.title"] + f" '{reading.tokens[t]}'")],
+                        blocks=blocks)
 
 
 def gru_reads(tour: Tour) -> page.Section:
@@ -279,16 +317,18 @@ def shakespeare(tour: Tour) -> page.Section:
     prime = "ROMEO\n"
     samples = {temp: task.generate(model, prime, 300, temp, generator) for temp in (0.5, 1.0)}
     lines = _passage(task.texts["test"][:4000])
-    probabilities = _per_line(task, model, lines, lambda reading: np.nan_to_num(reading.prediction, nan=0.0))
+    # The very first character has no prediction (nan): its cell stays blank.
+    probabilities = _per_line(task, model, lines, lambda reading: reading.prediction)
     fig = figures.text_grid(lines, probabilities, tour.t["chars.title"], tour.t["chars.bar"])
     title, body = tour.text(
-        "shakespeare", bpc=f"{metrics['value']:.2f}", ngram=metrics["baseline"]["name"],
+        "shakespeare", bpc=f"{metrics['value']:.2f}", ngram=tour.baseline_name(metrics["baseline"]["name"]),
+        comparison=tour.p["labels"]["beats" if metrics["value"] < metrics["baseline"]["value"] else "not_yet"],
         ngram_bpc=f"{metrics['baseline']['value']:.2f}", uniform=f"{math.log2(len(task.vocab) - 2):.2f}",
         seconds=f"{metrics['seconds']:.0f}", hidden=model.config.hidden_size, layers=model.config.num_layers,
     )
     labels = tour.p["labels"]
-    blocks = [page.side_by_side(page.preformatted(samples[0.5], f"{labels['temperature']} 0.5"),
-                                page.preformatted(samples[1.0], f"{labels['temperature']} 1.0"))]
+    blocks = [page.side_by_side(page.preformatted(samples[0.5], f"{labels['temperature']} {tour.number(0.5)}"),
+                                page.preformatted(samples[1.0], f"{labels['temperature']} {tour.number(1.0)}"))]
     return page.Section("shakespeare", title, body, [tour.figure(fig, "shakespeare_chars", tour.t["chars.title"])],
                         blocks=blocks)
 
@@ -317,7 +357,9 @@ def gate_saturation(tour: Tour) -> page.Section:
     values = _per_line(task, model, lines, lambda reading: np.tanh(reading.steps["cell"][:, unit]))
     grid = figures.text_grid(lines, values, f"{tour.t['cellchars.title']} ({tour.t['unit']} {unit})",
                              tour.t["cellchars.bar"], kind="state")
-    title, body = tour.text("saturation", hidden=model.config.hidden_size, unit=unit,
+    # cell is time-major, (T * B): back to (B, T) like x.
+    high, low = _extreme_characters(task, x, cell[:, unit].reshape(length, streams).T, tour.p["labels"])
+    title, body = tour.text("saturation", hidden=model.config.hidden_size, unit=unit, high=high, low=low,
                             steps=streams * length, **counts)
     return page.Section("saturation", title, body, [
         tour.figure(figures.saturation(fractions, tour.t), "saturation", title),
@@ -325,16 +367,30 @@ def gate_saturation(tour: Tour) -> page.Section:
     ])
 
 
+def _extreme_characters(task, ids, values: np.ndarray, labels: dict, k: int = 3) -> tuple[str, str]:
+    """The characters after which ``values`` (streams, T) is highest and lowest on average (seen 20+ times)."""
+    flat_ids, flat = ids.flatten().numpy(), values.flatten()
+    means = {i: flat[flat_ids == i].mean() for i in np.unique(flat_ids) if (flat_ids == i).sum() >= 20}
+    ranked = sorted(means, key=means.get)
+
+    def shown(i: int) -> str:
+        char = task.vocab.tokens[i]
+        return labels["line break"] if char == "\n" else labels["space"] if char == " " else f"'{char}'"
+
+    return ", ".join(shown(i) for i in ranked[::-1][:k]), ", ".join(shown(i) for i in ranked[:k])
+
+
 def models_table(tour: Tour) -> page.Section:
     labels = tour.p["labels"]
     rows = []
     for name, run in tour.runs.items():
         m = tour.metrics(name)
-        rows.append([name, m["metric"], f"{m['value']:.4f}", f"{m['baseline']['value']:.4f}", m["baseline"]["name"],
-                     f"{m['seconds']:.0f}"])
-    header = [labels["model"], labels["metric"], labels["value"], labels["baseline"], "", labels["seconds"]]
+        rows.append([name, labels[f"metric.{m['metric']}"], tour.baseline_name(m["baseline"]["name"]),
+                     small(m["value"]), small(m["baseline"]["value"]), f"{m['seconds']:.0f}"])
+    header = [labels["model"], labels["metric"], labels["baseline_model"], labels["value"], labels["baseline"],
+              labels["seconds"]]
     title, body = tour.text("models", count=len(rows))
-    return page.Section("models", title, body, blocks=[page.table(header, rows, numeric_from=2)])
+    return page.Section("models", title, body, blocks=[tour.table(header, rows, numeric_from=3)])
 
 
 SECTIONS = (squashing, rnn_reads, short_memory, lstm_reads, lstm_step, gru_reads, shakespeare, gate_saturation,

@@ -22,18 +22,19 @@ def squashing(x, tanh_y, sigmoid_y, times3, times3_tanh, t: Labels):
     """tanh and sigmoid over x; a vector multiplied by 3 again and again, without and with tanh."""
     fig, (curves, blowup, kept) = figure(1, 3, figsize=(11, 3.3))
     curves.axhspan(-1, 1, color="#f0f0f0", zorder=0)
-    curves.plot(x, tanh_y, color=CELL_COLORS["lstm"], label="tanh: (-1, 1)")
-    curves.plot(x, sigmoid_y, color=CELL_COLORS["rnn"], label="sigmoid: (0, 1)")
+    curves.plot(x, tanh_y, color=CELL_COLORS["lstm"], label=t["squash.tanh"])
+    curves.plot(x, sigmoid_y, color=CELL_COLORS["rnn"], label=t["squash.sigmoid"])
     curves.axhline(0, color=NEUTRAL, lw=0.5)
     curves.set(title=t["squash.title"], xlabel=t["squash.x"], ylabel=t["squash.y"], ylim=(-1.3, 1.3))
     curves.legend(loc="lower right")
     steps = np.arange(times3.shape[0])
     for j in range(times3.shape[1]):
         color = LAYER_COLORS[j % len(LAYER_COLORS)]
-        blowup.plot(steps, times3[:, j], marker="o", ms=3, color=color)
+        blowup.plot(steps, times3[:, j], marker="o", ms=3, color=color, label=f"{times3[0, j]:g}")
         kept.plot(steps, times3_tanh[:, j], marker="o", ms=3, color=color)
     blowup.set_yscale("symlog", linthresh=1)
-    blowup.set(title=t["squash.without"], xlabel=t["squash.step"], ylabel=t["squash.value"])
+    blowup.set(title=t["squash.without"], xlabel=t["squash.step"], ylabel=t["squash.symlog"])
+    blowup.legend(title=t["squash.start"], fontsize=8, title_fontsize=8, loc="upper left")
     kept.axhspan(-1, 1, color="#f0f0f0", zorder=0)
     kept.set(title=t["squash.with"], xlabel=t["squash.step"], ylabel=t["squash.value"], ylim=(-1.3, 1.3))
     return fig
@@ -107,7 +108,7 @@ def error_by_length(lengths: Sequence[int], mse: Mapping[str, Sequence[float]], 
     return fig
 
 
-def cell_update(units: Sequence[int], previous, kept, added, new, t: Labels):
+def cell_update(units: Sequence[int], previous, kept, added, new, t: Labels, title: str | None = None):
     """One LSTM step for a few units: the old cell state, what the forget gate keeps, what the input gate adds."""
     fig, ax = figure(figsize=(7.5, 3.4))
     x = np.arange(len(units))
@@ -118,8 +119,8 @@ def cell_update(units: Sequence[int], previous, kept, added, new, t: Labels):
         ax.bar(x + (k - 1.5) * width, values, width, label=label, color=color)
     ax.axhline(0, color=NEUTRAL, lw=0.6)
     ax.set_xticks(x, [f"{t['step.unit']} {u}" for u in units])
-    ax.set(title=t["step.title"], ylabel=t["step.y"])
-    ax.legend(ncols=2, fontsize=8)
+    ax.set(title=title or t["step.title"], ylabel=t["step.y"])
+    ax.legend(ncols=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below: covers no bar
     return fig
 
 
@@ -130,7 +131,7 @@ def text_grid(lines: Sequence[str], values: Sequence[Sequence[float]], title: st
     grid = np.full((len(lines), width), np.nan)
     for r, row in enumerate(values):
         grid[r, : len(row)] = row
-    fig, ax = figure(figsize=(0.16 * width + 1.6, 0.34 * len(lines) + 0.9))
+    fig, ax = figure(figsize=(0.19 * width + 1.6, 0.38 * len(lines) + 0.9))
     if kind == "gate":
         image = ax.imshow(grid, cmap=GATE_CMAP, vmin=0, vmax=1, aspect="auto")
     else:
@@ -139,7 +140,7 @@ def text_grid(lines: Sequence[str], values: Sequence[Sequence[float]], title: st
         for c, char in enumerate(line):
             value = grid[r, c]
             light = kind == "gate" and value < 0.55 or kind != "gate" and abs(value) > 0.6
-            ax.text(c, r, "␣" if char == " " else char, ha="center", va="center", fontsize=8,
+            ax.text(c, r, "␣" if char == " " else char, ha="center", va="center", fontsize=9,
                     family="monospace", color="white" if light else "black")
     ax.set_axis_off()
     ax.set_title(title, loc="left")

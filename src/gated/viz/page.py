@@ -95,7 +95,7 @@ nav ul { columns: 2; list-style: none; padding-left: 0; } img { max-width: 100%;
 pre { background: #f4f4f4; padding: 0.7rem 1rem; overflow-x: auto; font-size: 0.85rem; line-height: 1.4; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
 th, td { padding: 0.2rem 0.7rem; border-bottom: 1px solid #e4e4e4; text-align: left; vertical-align: top; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; } th { white-space: nowrap; }
 .pair { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
 blockquote { margin: 0.5rem 0; padding: 0.5rem 1rem; border-left: 4px solid #0072B2; background: #f4f8fb;
   white-space: pre-line; } .pair pre { margin: 0; white-space: pre-wrap; }
