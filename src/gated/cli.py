@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train small RNN, LSTM and GRU models on real data (or reuse those in DIR/models), "
         "then write a report that walks through the guide with figures computed from them.",
     )
-    p.add_argument("--out", type=Path, default=Path("tour"), help="folder for the report and its models (default tour)")
+    p.add_argument("--out", type=Path, default=Path("tour"), metavar="DIR",
+                   help="folder for the report and its models (default tour)")
     p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the report (default en)")
     p.add_argument("--retrain", action="store_true", help="train every model anew instead of reusing DIR/models")
     p.add_argument("--workers", type=int, default=2, help="models trained at once, one thread each (default 2)")
