@@ -138,3 +138,18 @@ def test_an_exception_inside_a_worker_comes_back_as_a_named_failure(tmp_path):
     job = Job("adding-rnn-5", ("adding", "--length", "5", "--steps", "1"), 1)
     with pytest.raises(RuntimeError, match="adding-rnn-5 model failed: .*Error"):
         train_all(blocked, [job], workers=1, retrain=False, log=lambda message: None)
+
+
+def test_the_replayed_step_must_agree_with_the_trace(report: Path):
+    from gated.cli import load_run
+    from gated.reading import read
+    from gated.tour.sections import _replay_step
+
+    task, model, _ = load_run(report.parent / "models" / "sentiment-lstm")
+    reading = read(task, model, "the chips were stale but the salsa was great")
+    ids = [task.vocab.index(w) for w in reading.tokens]
+    _, step, drift = _replay_step(model, reading, ids, 3)
+    assert drift < 1e-5 and np.allclose(step.hidden.numpy(), reading.steps["hidden"][3], atol=1e-5)
+    reading.steps["cell"][3] += 0.5  # a trace that no longer matches the code
+    with pytest.raises(RuntimeError, match="disagrees with the trace"):
+        _replay_step(model, reading, ids, 3)

@@ -234,50 +234,55 @@ def _step_source() -> list[tuple[int, str]]:
     return [(n, "\n".join(body)) for n, body in steps]
 
 
-def lstm_step(tour: Tour) -> page.Section:
-    """The guide's seven steps, the lines of cells.py that do them, and one real step's values."""
-    task, model = tour.load("sentiment-lstm")
-    reading = tour.reading("lstm")
-    t = int(np.argmax(np.abs(reading.influence)))
-    ids = torch.tensor([[task.vocab.index(w) for w in reading.tokens]])
+def _replay_step(model, reading: Reading, ids: list[int], t: int):
+    """Call ``cells.lstm_cell`` by hand for token ``t``, from the traced state before it.
+
+    Returns the previous cell state and the step; raises if it disagrees with the
+    trace, so the code the report shows is proven to be the code that ran.
+    """
     lstm = model.rnn
     with torch.no_grad():
-        x = model.embed(ids)[0, t]
-        x_gates = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0)
-        previous = {n: torch.from_numpy(reading.steps[n][t - 1]) if t > 0 else torch.zeros(lstm.hidden_size)
-                    for n in ("hidden", "cell")}
-        step = cells.lstm_cell(x_gates, previous["hidden"], previous["cell"], lstm.weight_hh_l0, lstm.bias_hh_l0)
-    # The same numbers as the trace: the code shown is the code that ran.
+        x_gates = F.linear(model.embed(torch.tensor([ids]))[0, t], lstm.weight_ih_l0, lstm.bias_ih_l0)
+        before = {n: torch.from_numpy(reading.steps[n][t - 1]) if t > 0 else torch.zeros(lstm.hidden_size)
+                  for n in ("hidden", "cell")}
+        step = cells.lstm_cell(x_gates, before["hidden"], before["cell"], lstm.weight_hh_l0, lstm.bias_hh_l0)
     drift = max(float(np.abs(step.cell.numpy() - reading.steps["cell"][t]).max()),
                 float(np.abs(step.hidden.numpy() - reading.steps["hidden"][t]).max()))
     if drift > 1e-4:
         raise RuntimeError(f"cells.lstm_cell disagrees with the trace by {drift:g}")
-    units = reading.units[:3]
-    labels = tour.p["labels"]
-    values = {
-        1: previous["cell"], 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden,
-    }
+    return before["cell"], step, drift
+
+
+def lstm_step(tour: Tour) -> page.Section:
+    """The guide's seven steps, the lines of cells.py that do them, and one real step's values."""
+    task, model = tour.load("sentiment-lstm")
+    reading = tour.reading("lstm")
+    t = int(np.argmax(np.abs(reading.influence)))  # the word that moved the answer most
+    word = reading.tokens[t]
+    c0, step, drift = _replay_step(model, reading, [task.vocab.index(w) for w in reading.tokens], t)
+    labels, units = tour.p["labels"], reading.units[:3]
+    shown = {1: c0, 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden}
     rows = []
-    for (number, code), guide in zip(_step_source(), tour.p["guide_steps"]):
-        shown = values[number]
-        if number == 1:
+    for (number, _), guide in zip(_step_source(), tour.p["guide_steps"]):
+        if number == 1:  # combining has no value of its own to show: the cell state it starts from instead
             guide = f"{guide} ({labels['previous_cell']})"
-        rows.append([number, guide, *(f"{float(shown[u]):+.3f}" for u in units)])
+        rows.append([number, guide, *(f"{float(shown[number][u]):+.3f}" for u in units)])
     header = ["#", labels["guide"], *(f"{labels['unit']} {u}" for u in units)]
     code = "\n\n".join(code for _, code in _step_source())
-    previous_cell = previous["cell"]
     bars = reading.units
-    fig = figures.cell_update(bars, previous_cell[bars].numpy(), (step.forget * previous_cell)[bars].numpy(),
-                              (step.input * step.candidate)[bars].numpy(), step.cell[bars].numpy(), tour.t,
-                              title=f"{tour.t['step.title']} '{reading.tokens[t]}'")
-    title, body = tour.text("steps", word=reading.tokens[t], position=t + 1, unit=units[0],
-                            f=f"{float(step.forget[units[0]]):.2f}", i=f"{float(step.input[units[0]]):.2f}",
-                            g=f"{float(step.candidate[units[0]]):+.2f}",
-                            ig=f"{float(step.input[units[0]] * step.candidate[units[0]]):+.2f}", c0=f"{float(previous_cell[units[0]]):+.2f}",
-                            c1=f"{float(step.cell[units[0]]):+.2f}", drift=f"{drift:.0e}")
-    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"), tour.table(header, rows, numeric_from=2))]
-    return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", tour.t["step.title"] + f" '{reading.tokens[t]}'")],
-                        blocks=blocks)
+    caption = f"{tour.t['step.title']} '{word}'"
+    fig = figures.cell_update(bars, c0[bars].numpy(), (step.forget * c0)[bars].numpy(),
+                              (step.input * step.candidate)[bars].numpy(), step.cell[bars].numpy(), tour.t, caption)
+    u = units[0]
+    title, body = tour.text(
+        "steps", word=word, position=t + 1, unit=u, f=f"{float(step.forget[u]):.2f}",
+        i=f"{float(step.input[u]):.2f}", g=f"{float(step.candidate[u]):+.2f}",
+        ig=f"{float(step.input[u] * step.candidate[u]):+.2f}", c0=f"{float(c0[u]):+.2f}",
+        c1=f"{float(step.cell[u]):+.2f}", drift=f"{drift:.0e}",
+    )
+    blocks = [page.side_by_side(page.preformatted(code, "src/gated/cells.py: lstm_cell"),
+                                tour.table(header, rows, numeric_from=2))]
+    return page.Section("steps", title, body, [tour.figure(fig, "lstm_step", caption)], blocks=blocks)
 
 
 def gru_reads(tour: Tour) -> page.Section:
