@@ -147,49 +147,49 @@ def test_missing_file_says_so(tmp_path):
         load_labelled_texts(tmp_path / "nowhere.csv")
 
 
-@pytest.mark.parametrize("name", ["empty.csv", "empty.jsonl"])
-def test_empty_file(tmp_path, name):
+# A bad file is reported as file:line: reason. Each case: file name, its bytes, the label names
+# passed (None: learnt from the file), the line the error names (None: the whole file), words it says.
+BAD_FILES = {
+    "empty csv": ("empty.csv", b"\n \n", None, None, ["empty"]),
+    "empty jsonl": ("empty.jsonl", b"\n \n", None, None, ["empty"]),
+    "csv header without rows": ("header.csv", b"text,label\n\n", None, 1, ["no rows"]),
+    "csv missing column": ("columns.csv", b"review,score\ngood,pos\nbad,neg\n", None, 1,
+                           ["no column 'text'", "'review', 'score'"]),
+    "jsonl missing field": ("fields.jsonl", b'{"text": "good", "label": "pos"}\n{"text": "bad", "stars": 1}\n', None,
+                            2, ["no field 'label'", "'text', 'stars'"]),
+    "csv empty text": ("blank.csv", b"text,label\ngood,pos\n   ,neg\n", None, 3, ["empty text"]),
+    # Line numbers count the lines inside quoted fields, as an editor shows them.
+    "csv multi-line field": ("multiline.csv", b'text,label\n"one\ntwo\nthree",pos\n"",neg\n', None, 5, ["empty text"]),
+    "csv unknown label": ("labels.csv", b"text,label\ngood,pos\nbad,neg\nmeh,neutral\n", ["neg", "pos"], 4,
+                          ["unknown label 'neutral'", "['neg', 'pos']"]),
+    "jsonl unknown label": ("labels.jsonl", b'{"text": "good", "label": "pos"}\n\n{"text": "meh", "label": 3}\n',
+                            ["neg", "pos"], 3, ["unknown label '3'"]),
+    "csv empty label": ("nolabel.csv", b"text,label\ngood,pos\nbad,\n", None, 3, ["empty label"]),
+    "jsonl invalid json": ("broken.jsonl", b'{"text": "good", "label": "pos"}\n{"text": "bad", "label": neg}\n', None,
+                           2, ["invalid JSON", "column 26"]),
+    "jsonl line not an object": ("list.jsonl", b'{"text": "good", "label": "pos"}\n["bad", "neg"]\n', None, 2,
+                                 ["expected a JSON object, got list"]),
+    "jsonl text not a string": ("number.jsonl", b'{"text": "good", "label": "pos"}\n{"text": 5, "label": "neg"}\n',
+                                None, 2, ["a text must be a string"]),
+    "csv non-utf8 bytes": ("latin1.csv", b"text,label\ngood,pos\nna\xefve,neg\n", None, 3,
+                           ["0xef", "byte offset 22", "UTF-8"]),
+    "unsupported extension": ("reviews.tsv", b"text\tlabel\ngood\tpos\n", None, None,
+                              ["'.tsv'", ".csv", ".jsonl", "folder"]),
+    "fewer than two labels": ("onelabel.csv", b"text,label\ngood,pos\nfine,pos\n", None, None,
+                              ["at least 2 labels", "'pos'"]),
+    "csv row with too many fields": ("wide.csv", b"text,label\ngood,pos\nbad, really,neg\n", None, 3,
+                                     ["3 fields", "header has 2"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_file_is_reported_at_its_line(tmp_path, case):
+    name, content, label_names, line, words = case
     path = tmp_path / name
-    path.write_bytes(b"\n \n")
+    path.write_bytes(content)
     with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, None, "empty")
-
-
-def test_csv_header_without_rows(tmp_path):
-    path = write_csv(tmp_path / "header.csv", "text,label\n\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 1, "no rows")
-
-
-def test_csv_missing_column_lists_the_columns_found(tmp_path):
-    path = write_csv(tmp_path / "columns.csv", "review,score\ngood,pos\nbad,neg\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 1, "no column 'text'", "'review', 'score'")
-
-
-def test_jsonl_missing_field_lists_the_fields_found(tmp_path):
-    path = tmp_path / "fields.jsonl"
-    path.write_text('{"text": "good", "label": "pos"}\n{"text": "bad", "stars": 1}\n', encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 2, "no field 'label'", "'text', 'stars'")
-
-
-def test_csv_empty_text(tmp_path):
-    path = write_csv(tmp_path / "blank.csv", "text,label\ngood,pos\n   ,neg\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 3, "empty text")
-
-
-def test_csv_line_numbers_count_lines_inside_quoted_fields(tmp_path):
-    path = write_csv(tmp_path / "multiline.csv", 'text,label\n"one\ntwo\nthree",pos\n"",neg\n')
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 5, "empty text")
+        load_labelled_texts(path, label_names=label_names)
+    assert_data_error_at(excinfo, path, line, *words)
 
 
 def test_folder_empty_text_file(tmp_path):
@@ -201,60 +201,6 @@ def test_folder_empty_text_file(tmp_path):
     assert_data_error_at(excinfo, empty, None, "empty text")
 
 
-def test_csv_unknown_label(tmp_path):
-    path = write_csv(tmp_path / "labels.csv", "text,label\ngood,pos\nbad,neg\nmeh,neutral\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path, label_names=["neg", "pos"])
-    assert_data_error_at(excinfo, path, 4, "unknown label 'neutral'", "['neg', 'pos']")
-
-
-def test_jsonl_unknown_label(tmp_path):
-    path = tmp_path / "labels.jsonl"
-    path.write_text('{"text": "good", "label": "pos"}\n\n{"text": "meh", "label": 3}\n', encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path, label_names=["neg", "pos"])
-    assert_data_error_at(excinfo, path, 3, "unknown label '3'")
-
-
-def test_csv_empty_label(tmp_path):
-    path = write_csv(tmp_path / "nolabel.csv", "text,label\ngood,pos\nbad,\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 3, "empty label")
-
-
-def test_jsonl_invalid_json(tmp_path):
-    path = tmp_path / "broken.jsonl"
-    path.write_text('{"text": "good", "label": "pos"}\n{"text": "bad", "label": neg}\n', encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 2, "invalid JSON", "column 26")
-
-
-def test_jsonl_line_that_is_not_an_object(tmp_path):
-    path = tmp_path / "list.jsonl"
-    path.write_text('{"text": "good", "label": "pos"}\n["bad", "neg"]\n', encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 2, "expected a JSON object, got list")
-
-
-def test_jsonl_text_that_is_not_a_string(tmp_path):
-    path = tmp_path / "number.jsonl"
-    path.write_text('{"text": "good", "label": "pos"}\n{"text": 5, "label": "neg"}\n', encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 2, "a text must be a string")
-
-
-def test_csv_non_utf8_bytes_name_line_and_offset(tmp_path):
-    path = tmp_path / "latin1.csv"
-    path.write_bytes(b"text,label\ngood,pos\nna\xefve,neg\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 3, "0xef", "byte offset 22", "UTF-8")
-
-
 def test_folder_non_utf8_text_file(tmp_path):
     root = make_acl_imdb(tmp_path / "train")
     bad = root / "pos" / "5_9.txt"
@@ -262,28 +208,6 @@ def test_folder_non_utf8_text_file(tmp_path):
     with pytest.raises(DataError) as excinfo:
         load_labelled_texts(root, label_names=["neg", "pos"])
     assert_data_error_at(excinfo, bad, 2, "0xe9", "byte offset 13")
-
-
-def test_unsupported_extension_names_the_supported_ones(tmp_path):
-    path = tmp_path / "reviews.tsv"
-    path.write_text("text\tlabel\ngood\tpos\n", encoding="utf-8")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, None, "'.tsv'", ".csv", ".jsonl", "folder")
-
-
-def test_fewer_than_two_labels(tmp_path):
-    path = write_csv(tmp_path / "onelabel.csv", "text,label\ngood,pos\nfine,pos\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, None, "at least 2 labels", "'pos'")
-
-
-def test_csv_row_with_too_many_fields(tmp_path):
-    path = write_csv(tmp_path / "wide.csv", "text,label\ngood,pos\nbad, really,neg\n")
-    with pytest.raises(DataError) as excinfo:
-        load_labelled_texts(path)
-    assert_data_error_at(excinfo, path, 3, "3 fields", "header has 2")
 
 
 def test_folder_without_subfolders(tmp_path):
