@@ -103,3 +103,11 @@ def test_json_round_trip_keeps_kind_and_order():
 def test_from_json_says_what_is_wrong(data, message):
     with pytest.raises(ValueError, match=message):
         Vocabulary.from_json(data)
+
+
+def test_tokenize_gives_the_tokens_encode_looks_up():
+    text = "Don't stop, O'er the hills!"
+    word_vocab = Vocabulary.build([text], "words")
+    assert word_vocab.tokenize(text) == ["don't", "stop", "o'er", "the", "hills"]
+    assert word_vocab.encode(text) == [word_vocab.index(t) for t in word_vocab.tokenize(text)]
+    assert Vocabulary.build([text], "chars").tokenize("Hi!") == ["H", "i", "!"]

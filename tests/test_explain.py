@@ -37,7 +37,7 @@ def test_running_prediction_is_the_model_on_each_prefix(report: Path, cell):
 def test_reading_steps_end_in_the_models_final_state(sentiment_run: Path):
     task, model, _ = load_run(sentiment_run)
     reading = read(task, model, "good coffee, fast delivery")
-    ids = torch.tensor([[task.vocab.index(t) for t in reading.tokens]])
+    ids = torch.tensor([reading.ids])
     with torch.no_grad():
         _, (h_n, c_n) = model(ids)
     assert np.allclose(reading.steps["hidden"][-1], h_n[-1, 0].numpy(), atol=1e-6)
@@ -138,7 +138,7 @@ def test_the_backward_direction_is_shown_with_its_own_telling_units(default_sent
     # The backward direction's verdict comes from its state after reading the first word.
     size = model.config.hidden_size
     h = torch.from_numpy(reading.backward["hidden"][0])
-    ids = torch.tensor([[task.vocab.index(t) for t in reading.tokens]])
+    ids = torch.tensor([reading.ids])
     with torch.no_grad():
         h_n = model(ids)[1][0]
     assert torch.allclose(h, h_n[-1, 0], atol=1e-6)  # h_n[-1]: the top layer's backward direction

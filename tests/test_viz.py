@@ -29,6 +29,14 @@ def test_gates_use_a_sequential_map_on_0_1_and_states_a_diverging_one_centred_on
     assert fig.axes[2].get_xlabel() == T["words.x"]
 
 
+def test_figures_are_drawn_in_the_project_style():
+    fig = figures.error_by_length([10, 20], {"gru": [1e-3, 2e-3]}, 0.167, T)
+    ax = fig.axes[0]
+    assert ax.title.get_fontweight() == style.RC["axes.titleweight"]
+    assert ax.title.get_fontsize() == style.RC["axes.titlesize"]
+    assert not ax.spines["top"].get_visible()
+
+
 def test_every_line_figure_labels_its_axes():
     norms = {"rnn": np.logspace(-8, 0, 20), "lstm": np.ones(20), "gru": np.ones(20) / 2}
     drawn = [

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from .data.batching import pad
-from .data.vocab import chars, words
 
 
 @dataclass
 class Reading:
     tokens: list[str]  # what the model read, as its vocabulary splits the text
+    ids: list[int]  # their ids, unknown tokens as <unk>
     known: list[bool]  # False where a token was unknown to the vocabulary (read as <unk>)
     cell: str  # rnn | lstm | gru
     steps: dict[str, np.ndarray]  # name -> (T, hidden): the top layer's forward direction
@@ -39,15 +39,11 @@ class Reading:
         return self.prediction - before
 
 
-def tokens_of(vocab, text: str) -> list[str]:
-    return words(text) if vocab.kind == "words" else chars(text)
-
-
 def read(task, model, text: str, units: int = 8) -> Reading:
     """Trace ``model`` (a trained sentiment or charlm model) on ``text``."""
     if task.vocab is None or task.name not in ("sentiment", "charlm"):
         raise ValueError(f"only text models can be explained (sentiment, charlm); this is a {task.name} model")
-    tokens = tokens_of(task.vocab, text)
+    tokens = task.vocab.tokenize(text)
     if task.name == "sentiment":
         tokens = tokens[: task.options["max_tokens"]]
     if not tokens:
@@ -65,7 +61,7 @@ def read(task, model, text: str, units: int = 8) -> Reading:
         prediction, target, verdict, confidence = _next_character(model, ids), "next character", None, None
     chosen = [telling_units(model, steps, task.name, units, d) for d, steps in enumerate(directions)]
     backward = (directions[1], chosen[1]) if len(directions) == 2 else (None, None)
-    return Reading(tokens, known, model.config.cell, directions[0], prediction, target, verdict, confidence,
+    return Reading(tokens, ids, known, model.config.cell, directions[0], prediction, target, verdict, confidence,
                    chosen[0], *backward)
 
 

@@ -108,6 +108,10 @@ class Vocabulary:
         """The id of ``token``; UNK's id (1) for a token the vocabulary lacks, as :meth:`encode` does."""
         return self._ids.get(token, self.UNK_INDEX)
 
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text`` as this vocabulary splits it (words or characters), before lookup."""
+        return self._tokenize(text)
+
     def encode(self, text: str) -> list[int]:
         """The ids of the tokens of ``text``, split by this vocabulary's kind."""
         ids = self._ids

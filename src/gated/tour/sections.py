@@ -41,6 +41,7 @@ class Tour:
     lang: str = "en"
     seed: int = 0
     _loaded: dict = field(default_factory=dict)
+    _readings: dict = field(default_factory=dict)
 
     def load(self, name: str):
         from ..cli import load_run
@@ -99,8 +100,11 @@ class Tour:
         return best
 
     def reading(self, cell: str) -> Reading:
-        task, model = self.load(f"sentiment-{cell}")
-        return read(task, model, self.review[0], units=6)
+        """The ``cell`` sentiment model reading the tour's review (read once, shared by the sections)."""
+        if cell not in self._readings:
+            task, model = self.load(f"sentiment-{cell}")
+            self._readings[cell] = read(task, model, self.review[0], units=6)
+        return self._readings[cell]
 
 
 def percent(x: float) -> str:
@@ -234,7 +238,7 @@ def _step_source() -> list[tuple[int, str]]:
     return [(n, "\n".join(body)) for n, body in steps]
 
 
-def _replay_step(model, reading: Reading, ids: list[int], t: int):
+def _replay_step(model, reading: Reading, t: int):
     """Call ``cells.lstm_cell`` by hand for token ``t``, from the traced state before it.
 
     Returns the previous cell state and the step; raises if it disagrees with the
@@ -242,7 +246,7 @@ def _replay_step(model, reading: Reading, ids: list[int], t: int):
     """
     lstm = model.rnn
     with torch.no_grad():
-        x_gates = F.linear(model.embed(torch.tensor([ids]))[0, t], lstm.weight_ih_l0, lstm.bias_ih_l0)
+        x_gates = F.linear(model.embed(torch.tensor([reading.ids]))[0, t], lstm.weight_ih_l0, lstm.bias_ih_l0)
         before = {n: torch.from_numpy(reading.steps[n][t - 1]) if t > 0 else torch.zeros(lstm.hidden_size)
                   for n in ("hidden", "cell")}
         step = cells.lstm_cell(x_gates, before["hidden"], before["cell"], lstm.weight_hh_l0, lstm.bias_hh_l0)
@@ -255,11 +259,11 @@ def _replay_step(model, reading: Reading, ids: list[int], t: int):
 
 def lstm_step(tour: Tour) -> page.Section:
     """The guide's seven steps, the lines of cells.py that do them, and one real step's values."""
-    task, model = tour.load("sentiment-lstm")
+    _, model = tour.load("sentiment-lstm")
     reading = tour.reading("lstm")
     t = int(np.argmax(np.abs(reading.influence)))  # the word that moved the answer most
     word = reading.tokens[t]
-    c0, step, drift = _replay_step(model, reading, [task.vocab.index(w) for w in reading.tokens], t)
+    c0, step, drift = _replay_step(model, reading, t)
     labels, units = tour.p["labels"], reading.units[:3]
     shown = {1: c0, 2: step.forget, 3: step.input, 4: step.candidate, 5: step.cell, 6: step.output, 7: step.hidden}
     rows = []

@@ -13,11 +13,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .style import CELL_COLORS, GATE_CMAP, LAYER_COLORS, NEUTRAL, STATE_CMAP, figure
+from .style import CELL_COLORS, GATE_CMAP, LAYER_COLORS, NEUTRAL, STATE_CMAP, figure, styled
 
 Labels = Mapping[str, str]
 
 
+@styled
 def squashing(x, tanh_y, sigmoid_y, times3, times3_tanh, t: Labels):
     """tanh and sigmoid over x; a vector multiplied by 3 again and again, without and with tanh."""
     fig, (curves, blowup, kept) = figure(1, 3, figsize=(11, 3.3))
@@ -50,6 +51,7 @@ class Panel:
     kind: str  # "gate": in (0, 1); "state": signed
 
 
+@styled
 def words_over_time(words: Sequence[str], panels: Sequence[Panel], prediction, t: Labels,
                     prediction_label: str | None = None):
     """A line of the running prediction on top, then one heatmap per gate or state, word by word."""
@@ -79,6 +81,7 @@ def words_over_time(words: Sequence[str], panels: Sequence[Panel], prediction, t
     return fig
 
 
+@styled
 def gradient_by_distance(norms: Mapping[str, np.ndarray], t: Labels):
     """Gradient norm reaching each input from the last step, against its distance from the end."""
     fig, ax = figure(figsize=(6.4, 3.6))
@@ -92,6 +95,7 @@ def gradient_by_distance(norms: Mapping[str, np.ndarray], t: Labels):
     return fig
 
 
+@styled
 def error_by_length(lengths: Sequence[int], mse: Mapping[str, Sequence[float]], baseline: float, t: Labels):
     """Test MSE on the adding problem against sequence length, with the memoryless baseline."""
     fig, ax = figure(figsize=(6.4, 3.6))
@@ -108,6 +112,7 @@ def error_by_length(lengths: Sequence[int], mse: Mapping[str, Sequence[float]], 
     return fig
 
 
+@styled
 def cell_update(units: Sequence[int], previous, kept, added, new, t: Labels, title: str | None = None):
     """One LSTM step for a few units: the old cell state, what the forget gate keeps, what the input gate adds."""
     fig, ax = figure(figsize=(7.5, 3.4))
@@ -124,6 +129,7 @@ def cell_update(units: Sequence[int], previous, kept, added, new, t: Labels, tit
     return fig
 
 
+@styled
 def text_grid(lines: Sequence[str], values: Sequence[Sequence[float]], title: str, colorbar_label: str,
               kind: str = "gate"):
     """Characters in a grid, each cell coloured by a value (Karpathy et al.'s view of text)."""
@@ -148,6 +154,7 @@ def text_grid(lines: Sequence[str], values: Sequence[Sequence[float]], title: st
     return fig
 
 
+@styled
 def saturation(fractions: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]], t: Labels):
     """Per gate: each unit's share of steps left-saturated (< 0.1) against right-saturated (> 0.9), by layer."""
     gates = list(fractions)

@@ -6,6 +6,7 @@ module without it raises an ImportError that names the install command.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -46,10 +47,22 @@ RC = {
 }
 
 
+def styled(draw):
+    """Run a figure function under the project's style.
+
+    matplotlib reads its settings as each title, label and tick is made, not only
+    when the figure is created, so the whole drawing has to happen inside the style.
+    """
+    @functools.wraps(draw)
+    def drawn_in_style(*args, **kwargs):
+        with plt.rc_context(RC):
+            return draw(*args, **kwargs)
+    return drawn_in_style
+
+
 def figure(*args, **kwargs):
-    """plt.subplots under the project's style, with constrained layout."""
-    with plt.rc_context(RC):
-        return plt.subplots(*args, layout="constrained", **kwargs)
+    """plt.subplots with constrained layout (call it from a ``styled`` function)."""
+    return plt.subplots(*args, layout="constrained", **kwargs)
 
 
 def save(fig, folder: Path, name: str) -> str:
