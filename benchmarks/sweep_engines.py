@@ -2,8 +2,8 @@
 
 For each module, batch size and hidden size, times the fused and the native
 engine (forward, and forward+backward) in the same process and prints
-native time / fused time: above 1, fused wins. engines.FUSED_WINS_UP_TO
-records the largest batch * hidden_size where fused won both directions.
+native time / fused time: above 1, fused wins. Each kind's ``Kernels.wins_up_to``
+(engines/fused_cells.py) records the largest batch * hidden_size where fused won.
 
 Usage: python benchmarks/sweep_engines.py [--seconds 0.2] [--steps 50]
 """

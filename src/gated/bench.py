@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             for direction, make, factor in (("forward", _forward, 1), ("forward+backward", _forward_backward, 3)):
                 progress.update(task, description=f"{name} {shape} {direction}")
                 with torch.set_grad_enabled(direction != "forward"):
-                    chosen = engines.choose(ours, x) if args.engine == "auto" else args.engine
+                    chosen = engines.choose(ours.spec(), x) if args.engine == "auto" else args.engine
                 t_torch, t_ours = compare(make(theirs, x), make(ours, x), args.seconds, args.rounds)
                 rows.append(dict(
                     kind="module", module=name, shape=shape, direction=direction, engine=chosen,

@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import checks, engines
+from . import checks, engines, kinds
 from .engines.reference import step_mask
+from .engines.spec import LayerWeights, StackSpec
+from .kinds import CellKind
 from .trace import Trace
-
-GATE_ROWS = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-
-
-class LayerWeights(NamedTuple):
-    w_ih: Tensor
-    w_hh: Tensor
-    b_ih: Tensor | None
-    b_hh: Tensor | None
-    w_hr: Tensor | None
-
 
 @dataclass(frozen=True)
 class _Layout:
@@ -48,7 +38,7 @@ class RecurrentBase(nn.Module):
 
     def __init__(
         self,
-        mode: str,
+        kind: CellKind,
         input_size: int,
         hidden_size: int,
         num_layers: int = 1,
@@ -64,7 +54,8 @@ class RecurrentBase(nn.Module):
         super().__init__()
         checks.check_sizes(input_size, hidden_size, num_layers, proj_size)
         checks.check_flags(bias, batch_first)
-        self.mode = mode
+        self.kind = kind
+        self.mode = kind.name  # torch.nn's name for it, for code that reads it
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -82,7 +73,7 @@ class RecurrentBase(nn.Module):
     def _register_weights(self, empty, factory) -> None:
         # Same names, shapes and registration order as torch.nn, so that state_dicts
         # match and reset_parameters draws the same random numbers.
-        gates = GATE_ROWS[self.mode] * self.hidden_size
+        gates = len(self.kind.rows) * self.hidden_size
         out = self.real_hidden_size
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
@@ -114,14 +105,22 @@ class RecurrentBase(nn.Module):
 
     @property
     def state_sizes(self) -> tuple[int, ...]:
-        """Last dimension of each state tensor: (h,) or, for the LSTM, (h, c)."""
-        return (self.real_hidden_size,)
+        """Last dimension of each state tensor, in the kind's order: (h,), or (h, c) for the LSTM."""
+        return tuple(self.real_hidden_size if name == "hidden" else self.hidden_size for name in self.kind.states)
 
     def layer_weights(self, layer: int, direction: int = 0) -> LayerWeights:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         return LayerWeights(
             *(getattr(self, name + suffix, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
         )
+
+    def spec(self) -> StackSpec:
+        """What an engine runs: the cell kind, sizes and the weights as they are now."""
+        layers = tuple(
+            tuple(self.layer_weights(layer, direction) for direction in range(self.num_directions))
+            for layer in range(self.num_layers)
+        )
+        return StackSpec(self.kind, self.hidden_size, layers, float(self.dropout), self.training)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -162,11 +161,11 @@ class RecurrentBase(nn.Module):
     def trace(self, input, hx=None) -> Trace:
         """Run like ``forward`` and keep every gate and state at every step (see ``gated.trace``)."""
         output, state, steps, mask = self._run(input, hx, record=True)
-        return Trace(output, state, steps, mask, self.num_layers, self.num_directions)
+        return Trace(output, state, steps, mask, self.num_layers, self.num_directions, self.kind)
 
     def stream(self, hx=None):
-        """Step-by-step inference, one input at a time, carrying the state (see ``gated.stream``)."""
-        from .stream import Stream
+        """Step-by-step inference, one input at a time, carrying the state (see ``gated.engines.stream``)."""
+        from .engines.stream import Stream
 
         return Stream(self, hx)
 
@@ -175,8 +174,9 @@ class RecurrentBase(nn.Module):
         self._check_hx_rank(hx, layout)
         self._check_input(x)
         state = self._initial_state(hx, x, layout)
-        run = engines.select(self.engine, self, x, state, record)
-        result = run(self, x, layout.lengths, state, record)
+        spec = self.spec()
+        run = engines.select(self.engine, spec, x, state, record, owner=self._name)
+        result = run(spec, x, layout.lengths, state, record)
         mask = None if layout.lengths is None else step_mask(layout.lengths, x.size(0))
         return self._restore(result.output, layout), self._restore_state(result.state, layout), result.steps, mask
 
@@ -215,7 +215,7 @@ class RecurrentBase(nn.Module):
             )
         if x.size(0) == 0:
             raise RuntimeError(
-                f"{self._name}: Expected sequence length to be larger than 0: the input has no "
+                f"{self._name}: Expected sequence length to be larger than 0 in RNN: the input has no "
                 "time steps. Pass at least one step, or skip empty sequences before the call"
             )
 
@@ -302,9 +302,9 @@ class RNN(RecurrentBase):
     ) -> None:
         _reject_proj_size(unsupported)
         self.nonlinearity = checks.check_nonlinearity(nonlinearity)
-        mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        kind = kinds.RNN_TANH if nonlinearity == "tanh" else kinds.RNN_RELU
         super().__init__(
-            mode, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             0, device, dtype, engine,
         )
 
@@ -340,13 +340,9 @@ class LSTM(RecurrentBase):
     ) -> None:
         self.forget_bias = _check_forget_bias(forget_bias, bias)
         super().__init__(
-            "LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            kinds.LSTM, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size, device, dtype, engine,
         )
-
-    @property
-    def state_sizes(self) -> tuple[int, ...]:
-        return (self.real_hidden_size, self.hidden_size)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -386,7 +382,7 @@ class GRU(RecurrentBase):
     ) -> None:
         _reject_proj_size(unsupported)
         super().__init__(
-            "GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            kinds.GRU, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             0, device, dtype, engine,
         )
 

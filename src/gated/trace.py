@@ -25,13 +25,14 @@ belongs to sequence ``b``; values at padded steps are zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-
-GATES = ("input", "forget", "output", "reset", "update")  # the sigmoids, each in (0, 1)
+if TYPE_CHECKING:
+    from .kinds import CellKind
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class Trace:
     mask: Tensor | None  # (T, B) bool, True at real steps; None when no step is padding
     num_layers: int
     num_directions: int
+    kind: CellKind  # the cell that computed the steps: which names are gates, which states
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        """The names of the sigmoid gates among ``names``, each in (0, 1)."""
+        return self.kind.gates
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -54,7 +61,8 @@ class Trace:
         if name in steps:
             return steps[name]
         gate = name.removesuffix("_gate")
-        if gate in GATES and gate in steps:
+        kind = self.__dict__.get("kind")
+        if kind is not None and kind.is_gate(gate) and gate in steps:
             return steps[gate]
         raise AttributeError(f"Trace has no {name!r}; it records {', '.join(steps)}")
 

@@ -1,7 +1,15 @@
 """Engines run the loop over time; modules decide what to run, engines how.
 
-Every engine has the same signature as :func:`reference.run` and computes the
-same numbers (1e-5 in float32):
+Every engine is a module with the same two functions, and computes the same
+numbers (1e-5 in float32):
+
+* ``supports(spec, x, record) -> str | None``: None when it can run this call,
+  else the reason it cannot;
+* ``run(spec, x, lengths, state, record) -> EngineOutput``: the whole stack
+  over time-major ``x``.
+
+``spec`` is a :class:`~gated.engines.spec.StackSpec`: the cell kind, sizes and
+weights, frozen at the call; engines never see the module. The engines:
 
 * ``reference``: a Python loop over the cells of ``cells.py``; runs anything,
   and is the only one whose trace can be differentiated.
@@ -14,12 +22,12 @@ same numbers (1e-5 in float32):
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from . import fused, native, reference
+from .spec import StackSpec
 
-ENGINES = {"reference": reference.run, "fused": fused.run, "native": native.run}
+ENGINES = {"reference": reference, "fused": fused, "native": native}
 ENGINE_CHOICES = ("auto", *ENGINES)
 
 
@@ -30,19 +38,18 @@ def check_engine(name: str) -> str:
     return name
 
 
-def select(name: str, module=None, x: Tensor | None = None, state=(), record: bool = False):
-    """The run function for ``name``; for "auto", the one :func:`choose` picks for this call."""
+def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False, owner: str = "module"):
+    """The engine's run function for ``name``; for "auto", the one :func:`choose` picks for this call.
+
+    A named engine that cannot run this call is an error that says why (``owner`` names the module).
+    """
     check_engine(name)
     if name == "auto":
-        name = "reference" if module is None else choose(module, x, state, record)
-    return ENGINES[name]
-
-
-def needs_grad(module, x: Tensor, state=()) -> bool:
-    """Will autograd want gradients of this call (input, state or any parameter)?"""
-    if not torch.is_grad_enabled():
-        return False
-    return x.requires_grad or any(s.requires_grad for s in state) or any(p.requires_grad for p in module.parameters())
+        return ENGINES[choose(spec, x, state, record)].run
+    reason = ENGINES[name].supports(spec, x, record)
+    if reason:
+        raise RuntimeError(f"{owner}: engine={name!r} cannot run here: {reason}")
+    return ENGINES[name].run
 
 
 # Where the fused kernel beats torch's own: the largest batch * hidden_size at which it won,
@@ -64,26 +71,19 @@ def needs_grad(module, x: Tensor, state=()) -> bool:
 # measured 0.77 in a `gated bench` run (shape a), so the LSTM goes to native unless traced.
 # torch's GRU and RNN kernels are much slower at small sizes. Past the bounds, MKL's
 # multithreaded GEMM inside torch's kernel wins.
-FUSED_WINS_UP_TO = {  # (mode, training) -> largest batch * hidden_size where fused wins
-    ("LSTM", False): 0,
-    ("LSTM", True): 0,
-    ("GRU", False): 1024,
-    ("GRU", True): 2048,
-    ("RNN", False): 2048,
-    ("RNN", True): 2048,
-}
+# The bounds live on each kind's kernels (``Kernels.wins_up_to``, in ``fused_cells.py``).
 
 
-def choose(module, x: Tensor, state=(), record: bool = False) -> str:
-    """The fastest engine that can do what is asked (the measurements are above FUSED_WINS_UP_TO)."""
-    fused_ok = fused.supports(module, x) is None
-    grad = needs_grad(module, x, state)
+def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
+    """The fastest engine that can do what is asked (the measurements are above)."""
+    fused_ok = fused.supports(spec, x, record) is None
+    grad = spec.needs_grad(x, state)
     if record:
         # Only the reference engine can differentiate through recorded gates; without
         # gradients the fused kernel records them at almost the cost of a forward.
         return "fused" if fused_ok and not grad else "reference"
+    native_ok = native.supports(spec, x, record) is None
     if not fused_ok or x.size(1) == 0:
-        return "native"
-    family = "RNN" if module.mode.startswith("RNN") else module.mode  # tanh and relu measured alike
-    bound = FUSED_WINS_UP_TO[(family, grad)]
-    return "fused" if x.size(1) * module.hidden_size <= bound else "native"
+        return "native" if native_ok else "reference"
+    bound = spec.kind.kernels.wins_up_to[grad]
+    return "fused" if x.size(1) * spec.hidden_size <= bound or not native_ok else "native"

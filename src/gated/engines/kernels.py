@@ -4,8 +4,8 @@ Read them next to ``cells.py``: the gate names and the order of the equations ar
 the same. What differs is only how the work is laid out:
 
 * The input's share of the gates, ``xp = W_ih x + b_ih`` (for LSTM and RNN also
-  ``+ b_hh``), arrives precomputed for all steps (one big matrix product, done by
-  torch). Each step does one matrix product ``h @ W_hh^T`` (``np.dot``, i.e. BLAS)
+  ``+ b_hh``), is computed for all steps before the loop in one matrix product
+  (:func:`linear`). Each step does one matrix product ``h @ W_hh^T`` (``np.dot``, i.e. BLAS)
   and then the gate math for every unit in a plain loop that LLVM vectorises.
 * numba's scalar ``math.exp``/``math.tanh`` call libm one value at a time and
   block vectorisation, so float32 uses a rational tanh (Eigen's
@@ -19,7 +19,7 @@ the same. What differs is only how the work is laid out:
   the caller, which reverses each sequence within its length.
 * Backward is backpropagation through time by hand. It returns the gradient of
   the gates' pre-activations per step; the weight gradients are then one big
-  matrix product each, done by torch outside the loop.
+  matrix product each over all steps (:func:`linear_backward`, :func:`matmul_tn`).
 
 ``save`` is False for inference without trace: the per-step gate buffers are
 then a single reused slice (index ``t * save``) instead of a (T, B, ·) history.
@@ -92,7 +92,6 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, lengths, save, out, gates, cells, hfu
     steps, batch, four_h = xp.shape
     hidden = four_h // 4
     project = whr_t.shape[0] > 0
-    one = np.ones(1, xp.dtype)[0]
     h = h0.copy()
     c = c0.copy()
     hh = np.empty((batch, four_h), xp.dtype)  # W_hh h for this step

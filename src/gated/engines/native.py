@@ -13,35 +13,34 @@ from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .reference import EngineOutput, State
+from .spec import StackSpec
 
-_KERNELS = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}
 
-
-def supports(module, x: Tensor, record: bool) -> str | None:
+def supports(spec: StackSpec, x: Tensor, record: bool) -> str | None:
     """None when torch's kernel can do what is asked, else why not."""
+    if spec.kind.native is None:
+        return f"torch has no kernel for the {spec.kind.name} cell"
     if record:
         return "torch's kernels run the sequence in one call and cannot record gates (trace)"
     return None
 
 
-def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
-    reason = supports(module, x, record)
+def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
+    reason = supports(spec, x, record)
     if reason:
-        raise RuntimeError(f"{type(module).__name__}: engine='native' cannot do this: {reason}")
-    kernel = getattr(torch._VF, _KERNELS[module.mode])
-    weights = [getattr(module, name) for name in module._flat_weights_names]
-    hx = state if module.mode == "LSTM" else state[0]
-    flags = (module.bias, module.num_layers, float(module.dropout), module.training, module.bidirectional)
+        raise RuntimeError(f"engine='native' cannot do this: {reason}")
+    kernel = getattr(torch._VF, spec.kind.native)
+    weights = spec.flat_weights()
+    hx = state if len(state) > 1 else state[0]  # torch's kernels take (h, c) as a tuple, a lone h as it is
+    flags = (spec.bias, spec.num_layers, float(spec.dropout), spec.training, spec.num_directions == 2)
     if lengths is None:
         output, *new_state = kernel(x, hx, weights, *flags, False)
         return EngineOutput(output, tuple(new_state), None)
     # Unequal lengths: torch's packed kernel; states come back in the packed (sorted) order.
     packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
     order, unorder = packed.sorted_indices, packed.unsorted_indices
-    if module.mode == "LSTM":
-        hx = tuple(h.index_select(1, order) for h in hx)
-    else:
-        hx = hx.index_select(1, order)
+    sorted_state = tuple(h.index_select(1, order) for h in state)
+    hx = sorted_state if len(state) > 1 else sorted_state[0]
     data, *new_state = kernel(packed.data, packed.batch_sizes, hx, weights, *flags)
     output, _ = pad_packed_sequence(packed._replace(data=data), total_length=x.size(0))
     return EngineOutput(output, tuple(s.index_select(1, unorder) for s in new_state), None)

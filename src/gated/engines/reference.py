@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cells import gru_cell, lstm_cell, rnn_cell
+from .spec import LayerWeights, StackSpec
 
-State = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM
+State = tuple[Tensor, ...]  # in the order of the cell kind's ``states``: (h,), or (h, c) for the LSTM
 Step = Callable[[Tensor, State], tuple[NamedTuple, State]]
 
 
@@ -32,74 +32,62 @@ class EngineOutput(NamedTuple):
     steps: dict[str, Tensor] | None  # name -> (num_layers * num_directions, T, B, ·)
 
 
-def run(module, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
-    """Run all layers and directions of ``module`` over time-major ``x`` (T, B, I)."""
-    return run_layers(module, x, lengths, state, record, _reference_direction)
+def supports(spec: StackSpec, x: Tensor, record: bool) -> str | None:
+    """The reference engine runs anything torch can compute."""
+    return None
 
 
-def _reference_direction(module, weights, layer_input, start: State, lengths, mask, reverse: bool, record: bool):
-    step = _step_function(module, weights)
+def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record: bool) -> EngineOutput:
+    """Run all layers and directions of ``spec`` over time-major ``x`` (T, B, I)."""
+    return run_layers(spec, x, lengths, state, record, _reference_direction)
+
+
+def _reference_direction(spec: StackSpec, weights: LayerWeights, layer_input, start: State, lengths, mask,
+                         reverse: bool, record: bool):
     xp = F.linear(layer_input, weights.w_ih, weights.b_ih)
-    return _run_direction(step, xp, start, mask, lengths, reverse, record)
+    return run_direction(bind(spec.kind, weights), xp, start, mask, lengths, reverse, record)
 
 
-def run_layers(module, x: Tensor, lengths: Tensor | None, state: State, record: bool, direction) -> EngineOutput:
+def run_layers(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record: bool,
+               direction) -> EngineOutput:
     """The stack of layers and directions every engine shares; ``direction`` runs one of them.
 
-    ``direction(module, weights, layer_input, start_state, lengths, mask, reverse, record)``
+    ``direction(spec, weights, layer_input, start_state, lengths, mask, reverse, record)``
     returns (output (T, B, ·), final state, recorded steps or None).
     """
     mask = None if lengths is None else step_mask(lengths, x.size(0)).unsqueeze(-1)
-    directions = 2 if module.bidirectional else 1
     final_states: list[State] = []
     recorded: list[dict[str, Tensor]] = []
     layer_input = x
-    for layer in range(module.num_layers):
-        if layer > 0 and module.dropout > 0:
-            layer_input = F.dropout(layer_input, module.dropout, module.training)
+    for layer, directions in enumerate(spec.layers):
+        if layer > 0 and spec.dropout > 0:
+            layer_input = F.dropout(layer_input, spec.dropout, spec.training)
         outputs = []
-        for direction_index in range(directions):
-            index = layer * directions + direction_index
-            weights = module.layer_weights(layer, direction_index)
+        for direction_index, weights in enumerate(directions):
+            index = layer * len(directions) + direction_index
             start = tuple(s[index] for s in state)
-            out, final, steps = direction(
-                module, weights, layer_input, start, lengths, mask, direction_index == 1, record
-            )
+            out, final, steps = direction(spec, weights, layer_input, start, lengths, mask, direction_index == 1, record)
             outputs.append(out)
             final_states.append(final)
             if record:
                 recorded.append(steps)
-        layer_input = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
+        layer_input = torch.cat(outputs, dim=-1) if len(outputs) == 2 else outputs[0]
     new_state = tuple(torch.stack(parts) for parts in zip(*final_states))
     steps = {name: torch.stack([r[name] for r in recorded]) for name in recorded[0]} if record else None
     return EngineOutput(layer_input, new_state, steps)
 
 
-def _step_function(module, w) -> Step:
-    """Bind one layer's weights to the cell of ``module``'s kind."""
-    if module.mode == "LSTM":
+def bind(kind, weights: LayerWeights) -> Step:
+    """One layer's step: the cell of ``kind`` with these weights, returning (all it computed, next state)."""
 
-        def step(x_t, state):
-            s = lstm_cell(x_t, state[0], state[1], w.w_hh, w.b_hh, w.w_hr)
-            return s, (s.hidden, s.cell)
-
-    elif module.mode == "GRU":
-
-        def step(x_t, state):
-            s = gru_cell(x_t, state[0], w.w_hh, w.b_hh)
-            return s, (s.hidden,)
-
-    else:
-        nonlinearity = "relu" if module.mode == "RNN_RELU" else "tanh"
-
-        def step(x_t, state):
-            s = rnn_cell(x_t, state[0], w.w_hh, w.b_hh, nonlinearity)
-            return s, (s.hidden,)
+    def step(x_t, state):
+        values = kind.step(x_t, state, weights)
+        return values, kind.next_state(values)
 
     return step
 
 
-def _run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, record: bool):
+def run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, record: bool):
     """The for loop over time of the guide, for one layer and one direction."""
     if reverse:
         xp = _reverse_in_time(xp, lengths)

@@ -9,13 +9,15 @@
 Feeding steps one by one gives the same outputs and states as running the
 whole sequence at once. A stream is for inference: no gradients, no dropout.
 It keeps its state and a copy of the weights in numpy arrays, so each step is
-one call into a numba kernel (``kernels.lstm_step``) with no torch dispatch in
-between; that is what makes a step take microseconds. The weights are copied
-when the stream is made and on ``reset()``: after changing the weights, reset.
+one call into a numba kernel per layer (the ``stream_step`` of the cell kind's
+fused kernels, ``fused_cells.py``) with no torch dispatch in between; that is
+what makes a step take microseconds. The weights are copied when the stream
+starts and on ``reset()``: after changing the weights, reset.
 
 Bidirectional modules cannot stream (their backward direction needs the end of
-the sequence first). Without numba, or for dtypes other than float32/float64,
-the stream falls back to running the module one step at a time.
+the sequence first). Without numba, for dtypes other than float32/float64, or
+for a cell kind without fused kernels, the stream runs the module one step at
+a time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+
+from . import fused
 
 
 class Stream:
@@ -44,8 +48,6 @@ class Stream:
         self._shape, self._torch_dtype = None, None  # of the steps the hot path takes
         self._state: list[tuple[np.ndarray, ...]] | None = None
         self._hx = hx
-        if self._fast:
-            self._weights = [_layer_weights(self.module, layer) for layer in range(self.module.num_layers)]
 
     def step(self, x_t: Tensor) -> Tensor:
         """One time step: ``x_t`` (input_size,) or (batch, input_size) -> the top layer's new h."""
@@ -123,7 +125,10 @@ class Stream:
             tuple(np.array(s[layer].detach().numpy(), dtype=self._dtype, order="C") for s in states)
             for layer in range(module.num_layers)
         ]
-        self._steps = [_step_function(module.mode, w, batch, self._dtype) for w in self._weights]
+        kernels = module.kind.kernels
+        with torch.no_grad():  # each step function keeps its own copy: training later cannot race a step
+            weights = [fused.kernel_weights(kernels, layer[0]) for layer in module.spec().layers]
+            self._steps = [kernels.stream_step(w, batch, self._dtype) for w in weights]
 
     def _slow_step(self, x_t: Tensor) -> Tensor:
         """Without numba: the module itself on a sequence of one step."""
@@ -137,62 +142,10 @@ def _squeeze_state(state):
 
 
 def _fast_path_possible(module) -> bool:
-    from .engines import fused
-
     weight = module.weight_ih_l0
-    return fused.available() is None and weight.device.type == "cpu" and weight.dtype in fused.DTYPES
-
-
-def _np(t: Tensor | None, dtype) -> np.ndarray | None:
-    return None if t is None else np.ascontiguousarray(t.detach().numpy(), dtype=dtype)
-
-
-def _layer_weights(module, layer: int) -> dict[str, np.ndarray]:
-    """One layer's weights laid out for the step kernels (copied, so later training cannot race a step)."""
-    w = module.layer_weights(layer)
-    dtype = np.float64 if w.w_ih.dtype == torch.float64 else np.float32
-    rows = w.w_ih.size(0)
-    b_ih = _np(w.b_ih, dtype) if w.b_ih is not None else np.zeros(rows, dtype)
-    b_hh = _np(w.b_hh, dtype) if w.b_hh is not None else np.zeros(rows, dtype)
-    if module.mode == "GRU":
-        return dict(wih_t=_np(w.w_ih.t(), dtype), whh_t=_np(w.w_hh.t(), dtype), bih=b_ih, bhh=b_hh)
-    weights = dict(w_t=_np(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype), bias=b_ih + b_hh)
-    if module.mode == "LSTM":
-        weights["whr_t"] = _np(w.w_hr.t(), dtype) if w.w_hr is not None else np.empty((0, 0), dtype)
-    return weights
-
-
-def _step_function(mode: str, w: dict, batch: int, dtype):
-    """One layer's step as a closure over its weights and scratch buffers (allocated once):
-    it advances the layer's state in place and returns its new h, the next layer's input."""
-    from .engines import kernels
-
-    if mode == "LSTM":
-        hidden = w["bias"].shape[0] // 4
-        xh = np.empty((batch, w["w_t"].shape[0]), dtype)
-        pre, full = np.empty((batch, 4 * hidden), dtype), np.empty((batch, hidden), dtype)
-        w_t, bias, whr_t, kernel = w["w_t"], w["bias"], w["whr_t"], kernels.lstm_step
-
-        def step(x, h, c):
-            kernel(x, w_t, bias, whr_t, h, c, xh, pre, full)
-            return h
-
-    elif mode == "GRU":
-        three_h = w["whh_t"].shape[1]
-        xg, hg = np.empty((batch, three_h), dtype), np.empty((batch, three_h), dtype)
-        wih_t, whh_t, bih, bhh, kernel = w["wih_t"], w["whh_t"], w["bih"], w["bhh"], kernels.gru_step
-
-        def step(x, h):
-            kernel(x, wih_t, whh_t, bih, bhh, h, xg, hg)
-            return h
-
-    else:
-        hidden = w["bias"].shape[0]
-        xh, pre = np.empty((batch, w["w_t"].shape[0]), dtype), np.empty((batch, hidden), dtype)
-        w_t, bias, relu, kernel = w["w_t"], w["bias"], mode == "RNN_RELU", kernels.rnn_step
-
-        def step(x, h):
-            kernel(x, w_t, bias, relu, h, xh, pre)
-            return h
-
-    return step
+    return (
+        module.kind.kernels is not None
+        and fused.available() is None
+        and weight.device.type == "cpu"
+        and weight.dtype in fused.DTYPES
+    )

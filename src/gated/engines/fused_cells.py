@@ -1,0 +1,256 @@
+"""The fused engine's kernels for each cell kind, as torch functions.
+
+Each :class:`~gated.engines.fused.Kernels` object here joins the numba loops
+of ``kernels.py`` for one cell kind to torch: numpy views in, tensors out. A
+call does the input projection, the loop over time and, in backward, every
+gradient in numba, so it never leaves its thread. A ``CellKind`` (``kinds.py``)
+names the object that implements it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .fused import Forward, Gradients, Kernels
+from .spec import LayerWeights
+
+
+def _np(t: Tensor) -> np.ndarray:
+    """A numpy view of a tensor's data (a copy only when it is not contiguous)."""
+    return t.detach().contiguous().numpy()
+
+
+def _new(*shape, like: Tensor) -> Tensor:
+    return torch.empty(shape, dtype=like.dtype)
+
+
+def _none(like: np.ndarray, dims: int = 1) -> np.ndarray:
+    """An empty array standing for "no bias" / "no projection" (kernels check its size)."""
+    return np.empty((0,) * dims, dtype=like.dtype)
+
+
+def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> np.ndarray:
+    """xp = x W_ih^T + bias for all steps at once, (T, B, G)."""
+    from . import kernels
+
+    steps, batch, inputs = x.shape
+    x2 = _np(x).reshape(steps * batch, inputs)
+    xp = np.empty((steps * batch, w_ih.size(0)), dtype=x2.dtype)
+    kernels.linear(x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), xp)
+    return xp.reshape(steps, batch, -1)
+
+
+def _input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, bias: Tensor | None):
+    """Gradients of the input projection: (d x, d W_ih, d bias)."""
+    from . import kernels
+
+    steps, batch, inputs = x.shape
+    d2 = d_xp.numpy().reshape(steps * batch, -1)
+    d_x, d_w = _new(steps, batch, inputs, like=x), torch.empty_like(w_ih)
+    d_b = torch.empty_like(bias) if bias is not None else None
+    kernels.linear_backward(
+        d2, _np(x).reshape(steps * batch, inputs), _np(w_ih), d_x.numpy().reshape(steps * batch, inputs),
+        d_w.numpy(), d_b.numpy() if d_b is not None else _none(d2),
+    )
+    return d_x, d_w, d_b
+
+
+def _recurrent_weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
+    """d W_hh = sum over steps of d_pre_t^T h_(t-1): one product over all steps."""
+    from . import kernels
+
+    h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # the h each step's W_hh multiplied
+    size = h_prev.size(-1)
+    d_w = _new(d_pre.size(-1), size, like=out)
+    kernels.matmul_tn(d_pre.numpy().reshape(-1, d_pre.size(-1)), h_prev.numpy().reshape(-1, size), d_w.numpy())
+    return d_w
+
+
+def _lstm_forward(x, w_ih, bias, h0, c0, w_hh, w_hr, lens, save: bool):
+    from . import kernels
+
+    xp = _project(x, w_ih, bias)
+    steps, batch, four_h = xp.shape
+    hidden, proj = four_h // 4, h0.size(-1)
+    kept = steps if save else 1  # without backward or trace, one reused slice is enough
+    out, h_n, c_n = _new(steps, batch, proj, like=x), _new(batch, proj, like=x), _new(batch, hidden, like=x)
+    gates, cells = _new(kept, batch, four_h, like=x), _new(kept, batch, hidden, like=x)
+    hfull = _new(kept, batch, hidden, like=x) if w_hr is not None else _new(1, 1, 1, like=x)
+    whr_t = _np(w_hr.t()) if w_hr is not None else _none(xp, 2)
+    kernels.lstm_forward(
+        xp, _np(h0), _np(c0), _np(w_hh.t()), whr_t, lens, int(save),
+        out.numpy(), gates.numpy(), cells.numpy(), hfull.numpy(), h_n.numpy(), c_n.numpy(),
+    )
+    return out, h_n, c_n, gates, cells, hfull
+
+
+class LSTMKernels(Kernels):
+    wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
+
+    def forward(self, x, w, start, lens, save):
+        out, h_n, c_n, gates, cells, hfull = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save)
+        return Forward(out, (h_n, c_n), (gates, cells, hfull))
+
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+        from . import kernels
+
+        (h0, c0), (dh_n, dc_n), (gates, cells, hfull) = start, d_final, saved
+        steps, batch, _ = gates.shape
+        proj = out.size(-1)
+        d_gates = torch.empty_like(gates)
+        d_proj = _new(steps, batch, proj, like=out) if w.w_hr is not None else _new(1, 1, 1, like=out)
+        dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
+        whr = _np(w.w_hr) if w.w_hr is not None else _none(gates.numpy(), 2)
+        kernels.lstm_backward(
+            _np(d_out), _np(dh_n), _np(dc_n), gates.numpy(), cells.numpy(), _np(c0), _np(w.w_hh), whr,
+            lens, d_gates.numpy(), d_proj.numpy(), dh0.numpy(), dc0.numpy(),
+        )
+        d_x, d_wih, d_bias = _input_grads(d_gates, x, w.w_ih, w.b_ih)
+        d_whh = _recurrent_weight_grad(d_gates, h0, out)
+        d_whr = None
+        if w.w_hr is not None:
+            d_whr = _new(proj, hfull.size(-1), like=out)
+            kernels.matmul_tn(d_proj.numpy().reshape(-1, proj), hfull.numpy().reshape(-1, hfull.size(-1)), d_whr.numpy())
+        return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, d_whr), (dh0, dc0))
+
+    def recorded(self, kind, saved):
+        gates, cells, _ = saved
+        return {**dict(zip(kind.rows, gates.chunk(len(kind.rows), -1))), "cell": cells}
+
+    def stream_step(self, w, batch, dtype):
+        from . import kernels
+
+        # [W_ih; W_hh]^T: one product of the combined [x, h] gives the gates (the guide's step 1).
+        w_t = _array(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype)
+        bias = _bias(w.b_ih, w.w_ih.size(0), dtype)
+        whr_t = _array(w.w_hr.t(), dtype) if w.w_hr is not None else np.empty((0, 0), dtype)
+        hidden = bias.shape[0] // 4
+        xh = np.empty((batch, w_t.shape[0]), dtype)
+        pre, full = np.empty((batch, 4 * hidden), dtype), np.empty((batch, hidden), dtype)
+        kernel = kernels.lstm_step
+
+        def step(x, h, c):
+            kernel(x, w_t, bias, whr_t, h, c, xh, pre, full)
+            return h
+
+        return step
+
+
+def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool):
+    from . import kernels
+
+    xp = _project(x, w_ih, bias)
+    steps, batch, three_h = xp.shape
+    hidden = three_h // 3
+    kept = steps if save else 1
+    out, h_n = _new(steps, batch, hidden, like=x), _new(batch, hidden, like=x)
+    gates, h_n_part = _new(kept, batch, three_h, like=x), _new(kept, batch, hidden, like=x)
+    bhh = _np(b_hh) if b_hh is not None else np.zeros(three_h, dtype=xp.dtype)
+    kernels.gru_forward(
+        xp, _np(h0), _np(w_hh.t()), bhh, lens, int(save), out.numpy(), gates.numpy(), h_n_part.numpy(), h_n.numpy(),
+    )
+    return out, h_n, gates, h_n_part
+
+
+class GRUKernels(Kernels):
+    folds_hidden_bias = False  # b_hn sits inside reset * (W_hn h + b_hn)
+    wins_up_to = (1024, 2048)
+
+    def forward(self, x, w, start, lens, save):
+        out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save)
+        return Forward(out, (h_n,), (gates, h_n_part))
+
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+        from . import kernels
+
+        (h0,), (dh_n,), (gates, h_n_part) = start, d_final, saved
+        d_xg, d_hg, dh0 = torch.empty_like(gates), torch.empty_like(gates), torch.empty_like(h0)
+        kernels.gru_backward(
+            _np(d_out), _np(dh_n), gates.numpy(), h_n_part.numpy(), out.numpy(), _np(h0), _np(w.w_hh),
+            lens, d_xg.numpy(), d_hg.numpy(), dh0.numpy(),
+        )
+        d_x, d_wih, d_bih = _input_grads(d_xg, x, w.w_ih, w.b_ih)
+        d_whh = _recurrent_weight_grad(d_hg, h0, out)
+        d_bhh = d_hg.sum((0, 1)) if w.b_hh is not None else None
+        return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bih, d_bhh, None), (dh0,))
+
+    def recorded(self, kind, saved):
+        gates, _ = saved
+        return dict(zip(kind.rows, gates.chunk(len(kind.rows), -1)))
+
+    def stream_step(self, w, batch, dtype):
+        from . import kernels
+
+        # The GRU needs W_ih x and W_hh h apart: the reset gate weighs only the second.
+        wih_t, whh_t = _array(w.w_ih.t(), dtype), _array(w.w_hh.t(), dtype)
+        bih, bhh = _bias(w.b_ih, w.w_ih.size(0), dtype), _bias(w.b_hh, w.w_ih.size(0), dtype)
+        three_h = whh_t.shape[1]
+        xg, hg = np.empty((batch, three_h), dtype), np.empty((batch, three_h), dtype)
+        kernel = kernels.gru_step
+
+        def step(x, h):
+            kernel(x, wih_t, whh_t, bih, bhh, h, xg, hg)
+            return h
+
+        return step
+
+
+def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool):
+    from . import kernels
+
+    xp = _project(x, w_ih, bias)
+    out, h_n = _new(*xp.shape, like=x), _new(*h0.shape, like=x)
+    kernels.rnn_forward(xp, _np(h0), _np(w_hh.t()), lens, relu, out.numpy(), h_n.numpy())
+    return out, h_n
+
+
+class RNNKernels(Kernels):
+    wins_up_to = (2048, 2048)  # tanh and relu measured alike
+
+    def __init__(self, relu: bool) -> None:
+        self.relu = relu
+
+    def forward(self, x, w, start, lens, save):
+        out, h_n = _rnn_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, self.relu)
+        return Forward(out, (h_n,), ())
+
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+        from . import kernels
+
+        (h0,), (dh_n,) = start, d_final
+        d_pre, dh0 = torch.empty_like(out), torch.empty_like(h0)
+        kernels.rnn_backward(_np(d_out), _np(dh_n), out.numpy(), _np(w.w_hh), lens, self.relu, d_pre.numpy(), dh0.numpy())
+        d_x, d_wih, d_bias = _input_grads(d_pre, x, w.w_ih, w.b_ih)
+        d_whh = _recurrent_weight_grad(d_pre, h0, out)
+        return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0,))
+
+    def stream_step(self, w, batch, dtype):
+        from . import kernels
+
+        w_t = _array(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype)
+        bias = _bias(w.b_ih, w.w_ih.size(0), dtype)
+        xh, pre = np.empty((batch, w_t.shape[0]), dtype), np.empty((batch, bias.shape[0]), dtype)
+        relu, kernel = self.relu, kernels.rnn_step
+
+        def step(x, h):
+            kernel(x, w_t, bias, relu, h, xh, pre)
+            return h
+
+        return step
+
+
+def _array(t: Tensor, dtype) -> np.ndarray:
+    """A C-ordered copy for a stream: later training cannot change the weights under a running step."""
+    return np.array(t.detach().numpy(), dtype=dtype, order="C")
+
+
+def _bias(b: Tensor | None, rows: int, dtype) -> np.ndarray:
+    return _array(b, dtype) if b is not None else np.zeros(rows, dtype)
+
+
+LSTM_KERNELS = LSTMKernels()
+GRU_KERNELS = GRUKernels()
+RNN_TANH_KERNELS = RNNKernels(relu=False)
+RNN_RELU_KERNELS = RNNKernels(relu=True)
