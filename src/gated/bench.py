@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils import benchmark
 
 SHAPES = {"a": (100, 1, 64, 128), "b": (100, 32, 128, 256), "c": (200, 64, 256, 512)}
-GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+MODULES = ("LSTM", "GRU", "RNN")
 STREAM_SHAPE = (1, 64, 128)  # B, I, H of the streaming step
 
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from gated import engines
 
     shapes = _pick(args.shapes, SHAPES, "shape")
-    modules = _pick(args.modules, GATES, "module")
+    modules = _pick(args.modules, MODULES, "module")
     if shapes is None or modules is None:
         return 2
     torch.manual_seed(0)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             ours = getattr(gated, name)(inputs, hidden, engine=args.engine)
             ours.load_state_dict(theirs.state_dict())
             x = torch.randn(steps, batch, inputs)
-            flops = 2 * steps * batch * (inputs + hidden) * GATES[name] * hidden
+            flops = 2 * steps * batch * (inputs + hidden) * len(ours.kind.rows) * hidden
             for direction, make, factor in (("forward", _forward, 1), ("forward+backward", _forward_backward, 3)):
                 progress.update(task, description=f"{name} {shape} {direction}")
                 with torch.set_grad_enabled(direction != "forward"):
@@ -247,7 +247,7 @@ def _ratio(value: float) -> str:
     return f"[green]{value:.2f}[/]" if value >= 1 else f"[red]{value:.2f}[/]"
 
 
-def _pick(spec: str, known: dict, what: str):
+def _pick(spec: str, known, what: str):
     names = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
