@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 if TYPE_CHECKING:
-    from .kinds import CellKind
+    from .engines.spec import CellKind
 
 
 @dataclass(frozen=True)

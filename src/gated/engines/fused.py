@@ -19,7 +19,7 @@ penalties, Hessian-vector products), the hand-written backward would be a dead
 end, so that backward replays the direction with the reference engine's
 differentiable cells instead: slower, but second derivatives are right.
 
-What each cell kind needs is one :class:`Kernels` object (``LSTM_KERNELS``,
+What each cell kind needs is one :class:`~gated.engines.spec.Kernels` object (``LSTM_KERNELS``,
 ``GRU_KERNELS``, ``RNN_TANH_KERNELS``, ``RNN_RELU_KERNELS``), which its
 ``CellKind`` names; the stack of layers, directions, dropout and packing is the
 reference engine's (:func:`reference.run_layers`), so only the loop over time
@@ -36,8 +36,6 @@ from __future__ import annotations
 import os
 import sys
 
-from typing import NamedTuple
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,7 +43,7 @@ from torch import Tensor
 
 from . import reference
 from .reference import EngineOutput, State, _reverse_in_time, bind, run_direction, step_mask
-from .spec import LayerWeights, StackSpec
+from .spec import Gradients, Kernels, LayerWeights, StackSpec
 
 DTYPES = (torch.float32, torch.float64)
 
@@ -113,49 +111,6 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
         if record:
             recorded = {name: _reverse_in_time(value, lengths) for name, value in recorded.items()}
     return out, final, recorded
-
-
-class Forward(NamedTuple):
-    out: Tensor  # (T, B, ·): every step's h
-    final: State  # the state after the last real step of each sequence
-    saved: tuple[Tensor, ...]  # what backward and a trace need (gate buffers), kind by kind
-
-
-class Gradients(NamedTuple):
-    x: Tensor
-    weights: LayerWeights  # gradients of the kernel weights, None where a weight is absent
-    start: State
-
-
-class Kernels:
-    """One cell kind's fused implementation: forward and backward over time, and one streaming step.
-
-    Every method takes and returns torch tensors (numpy views of them inside);
-    ``w`` is always the output of :func:`kernel_weights`.
-    """
-
-    folds_hidden_bias = True  # W_hh h + b_hh simply adds to the gates, so b_hh joins b_ih
-    # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training);
-    # the measurements are in ``engines/__init__.py``.
-    wins_up_to = (0, 0)
-
-    def forward(self, x: Tensor, w: LayerWeights, start: State, lens: np.ndarray, save: bool) -> Forward:
-        raise NotImplementedError
-
-    def backward(self, x, w: LayerWeights, start: State, out: Tensor, saved, d_out, d_final, lens) -> Gradients:
-        raise NotImplementedError
-
-    def recorded(self, kind, saved) -> dict[str, Tensor]:
-        """What a trace shows besides ``hidden``, from the saved buffers, under the kind's names."""
-        return {}
-
-    def stream_step(self, w: LayerWeights, batch: int, dtype):
-        """One layer's streaming step: a closure over copies of its weights and scratch buffers.
-
-        It takes the layer's input (B, I) and its state arrays, advances the state in
-        place and returns the new h, which is the next layer's input.
-        """
-        raise NotImplementedError
 
 
 class _FusedDirection(torch.autograd.Function):

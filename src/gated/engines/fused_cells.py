@@ -1,6 +1,6 @@
 """The fused engine's kernels for each cell kind, as torch functions.
 
-Each :class:`~gated.engines.fused.Kernels` object here joins the numba loops
+Each :class:`~gated.engines.spec.Kernels` object here joins the numba loops
 of ``kernels.py`` for one cell kind to torch: numpy views in, tensors out. A
 call does the input projection, the loop over time and, in backward, every
 gradient in numba, so it never leaves its thread. A ``CellKind`` (``kinds.py``)
@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fused import Forward, Gradients, Kernels
-from .spec import LayerWeights
+from .spec import Forward, Gradients, Kernels, LayerWeights
 
 
 def _np(t: Tensor) -> np.ndarray:

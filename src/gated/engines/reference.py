@@ -20,9 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .spec import LayerWeights, StackSpec
-
-State = tuple[Tensor, ...]  # in the order of the cell kind's ``states``: (h,), or (h, c) for the LSTM
+from .spec import LayerWeights, StackSpec, State
 Step = Callable[[Tensor, State], tuple[NamedTuple, State]]
 
 

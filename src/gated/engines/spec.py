@@ -3,19 +3,22 @@
 A module hands its engine a :class:`StackSpec` (its cell kind, sizes, dropout
 and every layer's weights), never itself, so engines do not depend on how a
 module stores its parameters, and a cell kind that a module does not know yet
-runs the same way.
+runs the same way. The :class:`CellKind` is the contract between a cell and
+the engines: its step function for any engine, and optionally the
+:class:`Kernels` of the fused engine and the name of torch's native op. The
+kinds gated ships are in ``kinds.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from ..kinds import CellKind
+State = tuple[Tensor, ...]  # in the order of the cell kind's ``states``: (h,), or (h, c) for the LSTM
 
 
 class LayerWeights(NamedTuple):
@@ -26,6 +29,105 @@ class LayerWeights(NamedTuple):
     b_ih: Tensor | None
     b_hh: Tensor | None
     w_hr: Tensor | None  # the LSTM's projection (proj_size > 0)
+
+
+class Forward(NamedTuple):
+    out: Tensor  # (T, B, ·): every step's h
+    final: State  # the state after the last real step of each sequence
+    saved: tuple[Tensor, ...]  # what backward and a trace need (gate buffers), kind by kind
+
+
+class Gradients(NamedTuple):
+    x: Tensor
+    weights: LayerWeights  # gradients of the kernel weights, None where a weight is absent
+    start: State
+
+
+class Kernels:
+    """One cell kind's fused implementation: forward and backward over time, and one streaming step.
+
+    Every method takes and returns torch tensors (numpy views of them inside);
+    ``w`` is always the output of ``fused.kernel_weights``.
+    """
+
+    folds_hidden_bias = True  # W_hh h + b_hh simply adds to the gates, so b_hh joins b_ih
+    # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training);
+    # the measurements are in ``engines/__init__.py``.
+    wins_up_to = (0, 0)
+
+    def forward(self, x: Tensor, w: LayerWeights, start: State, lens: np.ndarray, save: bool) -> Forward:
+        raise NotImplementedError
+
+    def backward(self, x, w: LayerWeights, start: State, out: Tensor, saved, d_out, d_final, lens) -> Gradients:
+        raise NotImplementedError
+
+    def recorded(self, kind: CellKind, saved) -> dict[str, Tensor]:
+        """What a trace shows besides ``hidden``, from the saved buffers, under the kind's names."""
+        return {}
+
+    def stream_step(self, w: LayerWeights, batch: int, dtype):
+        """One layer's streaming step: a closure over copies of its weights and scratch buffers.
+
+        It takes the layer's input (B, I) and its state arrays, advances the state in
+        place and returns the new h, which is the next layer's input.
+        """
+        raise NotImplementedError
+
+
+# (input's share of the gates, state in `states` order, the layer's weights) -> the step's named tuple
+StepFunction = Callable[[Tensor, tuple[Tensor, ...], LayerWeights], NamedTuple]
+
+
+@dataclass(frozen=True)
+class CellKind:
+    name: str  # torch's name for the mode (``module.mode``): "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
+    family: str  # what a user types to choose it: "lstm", "gru", "rnn"
+    rows: tuple[str, ...]  # the blocks of weight rows, in order: W_ih has len(rows) * hidden_size rows
+    states: tuple[str, ...]  # what is carried from step to step, in hx's order: ("hidden",) or ("hidden", "cell")
+    gates: tuple[str, ...]  # the sigmoid gates, each in (0, 1)
+    shown: tuple[str, ...]  # what an explanation draws, in the guide's order
+    step: StepFunction  # one time step (``cells.py``); its named tuple's fields are what a trace records
+    kernels: Kernels | None = None  # the fused engine's implementation, if any
+    native: str | None = None  # torch's own kernel (``torch._VF.<native>``), if any
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """What a trace holds for this cell: the fields of its step's named tuple."""
+        return self.step.fields
+
+    def next_state(self, values: NamedTuple) -> tuple[Tensor, ...]:
+        """The state a step hands to the next, picked from everything the step computed."""
+        return tuple(getattr(values, name) for name in self.states)
+
+    def is_gate(self, name: str) -> bool:
+        return name in self.gates
+
+    def __repr__(self) -> str:
+        return f"CellKind({self.name})"
+
+    def __reduce__(self):
+        # A pickled module refers to its kind by name, and gets the same object back.
+        if KINDS.get(self.name) is not self:
+            raise TypeError(f"cell kind {self.name!r} is not registered: call gated.kinds.register on it to pickle it")
+        return (_registered, (self.name,))
+
+
+KINDS: dict[str, CellKind] = {}
+
+
+def register(kind: CellKind) -> CellKind:
+    """Make ``kind`` known by its name, so that modules using it can be pickled and restored."""
+    if KINDS.get(kind.name, kind) is not kind:
+        raise ValueError(f"another cell kind is already registered as {kind.name!r}; give this one its own name")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _registered(name: str) -> CellKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"no cell kind is registered as {name!r}: import the module that defines it first") from None
 
 
 @dataclass(frozen=True)
