@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import browser
-from gated.cli import load_run, main
+from gated.cli import main
 from gated.reading import read
+from gated.runs import load_run
 
 HOSTILE = 'This cereal is <script>alert("pwned")</script> great & "crunchy" <b>really</b>'
 

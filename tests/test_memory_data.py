@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gated.data import ADDING_BASELINE_MSE, adding_problem, copy_baseline_cross_entropy, copy_task
-from gated.demo import AddingModel, gate_table, interesting_steps, memory_cell, train
+from gated.demo import HIDDEN, gate_table, interesting_steps, main, memory_cell, train
 
 # -- adding problem --------------------------------------------------------------------------
 
@@ -174,17 +174,13 @@ def test_bad_arguments(call, message):
 
 
 def test_demo_pieces_run_briefly():
-    torch.manual_seed(0)
-    model = AddingModel(hidden_size=8)
-    lines: list[str] = []
-    result = train(model, length=10, seconds=30, seed=0, max_steps=10, log_every=5, log=lines.append)
-    assert result.steps == 10
-    assert math.isfinite(result.train_mse) and math.isfinite(result.val_mse)
-    assert len(lines) == 3  # header, step 5, step 10
+    model, outcome = train(length=10, seconds=30, seed=0, steps=10, quiet=True)
+    assert (outcome.reason, outcome.steps) == ("budget", 10)
+    assert math.isfinite(outcome.summary["splits"]["validation"]["mse"])
 
     x, _ = adding_problem(1, 10, seed=9)
     cell = memory_cell(model, x)
-    assert 0 <= cell < 8
+    assert 0 <= cell < HIDDEN
     table = gate_table(model, x[0], cell)
     header = table.splitlines()[1].split()
     assert header[:4] == ["step", "value", "mark", "|"]
@@ -195,6 +191,15 @@ def test_demo_pieces_run_briefly():
     assert 0 in shown and 9 in shown
     for t in x[0, :, 1].nonzero().flatten().tolist():
         assert t in shown
+
+
+def test_demo_stops_once_solved_and_shows_the_memory_cell(capsys):
+    # Length 2 is solved within a few epochs: the demo must stop there, long before its time runs out.
+    outcome = main(["--length", "2", "--seconds", "120"])
+    assert outcome.reason == "target" and outcome.summary["seconds"] < 120
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("solved: validation MSE 0.00")
+    assert "whose input gate opens most at marked steps" in out and "prediction" in out
 
 
 def test_interesting_steps():

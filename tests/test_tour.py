@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import browser
+from gated.runs import Plan, load_run
 from gated.tour import run_tour
-from gated.tour.models import TINY, finished, jobs
-from gated.tour.sections import SECTIONS, _step_source
+from gated.tour.models import TINY, Job, finished, jobs, train_all
+from gated.tour.prose import prose
+from gated.tour.sections import SECTIONS, Tour, _step_source
 
 EXPECTED_SECTIONS = ["squash", "rnn", "memory", "lstm", "steps", "gru", "shakespeare", "saturation", "models"]
 
@@ -52,12 +55,20 @@ def test_a_second_tour_reuses_its_models(report: Path, tiny_data):
     assert before == after
 
 
-def test_a_run_with_other_arguments_is_not_reused(report: Path, tiny_data):
+def test_a_run_with_other_settings_is_not_reused(report: Path, tiny_data):
     job = next(j for j in jobs(TINY, tiny_data) if j.name == "adding-rnn-5")
     run = report.parent / "models" / job.name
     assert finished(run, job)
-    changed = type(job)(job.name, (*job.args, "--lr", "0.5"), job.cost)
+    changed = replace(job, plan=replace(job.plan, training={**job.plan.training, "lr": 0.5}))
     assert not finished(run, changed)
+    assert not finished(run, replace(job, plan=replace(job.plan, cell="gru")))
+
+
+def test_each_job_is_the_plan_of_its_name(tiny_data):
+    found = {job.name: job.plan for job in jobs(TINY, tiny_data)}
+    assert found["adding-gru-10"].cell == "gru" and found["adding-gru-10"].options["length"] == 10
+    assert found["sentiment-rnn"].options["data"] == str(tiny_data["sentiment"])
+    assert found["charlm-lstm"].model == TINY.charlm.model
 
 
 def test_the_code_shown_for_the_seven_steps_is_the_cells_code():
@@ -68,10 +79,71 @@ def test_the_code_shown_for_the_seven_steps_is_the_cells_code():
     steps = _step_source()
     assert [n for n, _ in steps] == list(range(1, 8))
     source = inspect.getsource(cells.lstm_cell)
-    for _, code in steps:
+    for number, code in steps:
+        comment, *statements = code.splitlines()
+        assert comment.startswith(f"# {number}.") and statements, code
         for line in code.splitlines():
             assert line in source
     assert "new_cell = forget * cell + input * candidate" in steps[4][1]
+    assert not any("return" in code or "w_hr" in code for _, code in steps)  # after the steps: in none of them
+
+
+def _six_steps(x):
+    # 1. One.
+    a = x
+    # 2. Two.
+    b = a
+    # 3. Three.
+    c = b
+    # 4. Four.
+    d = c
+    # 5. Five.
+    e = d
+    # 6. Six.
+    f = e
+    return f
+
+
+def _a_step_without_code(x):
+    # 1. One.
+    # 2. Two.
+    a = x
+    # 3. Three.
+    a = a
+    # 4. Four.
+    a = a
+    # 5. Five.
+    a = a
+    # 6. Six.
+    a = a
+    # 7. Seven.
+    return a
+
+
+@pytest.mark.parametrize("function", [_six_steps, _a_step_without_code])
+def test_steps_that_cannot_be_found_stop_the_tour_loudly(function):
+    with pytest.raises(RuntimeError, match="should mark the guide's seven steps"):
+        _step_source(function)
+
+
+@pytest.mark.parametrize("lang, counts, words", [
+    ("en", [12], "12"),
+    ("en", [12, 5], "12 in layer 1 and 5 in layer 2"),
+    ("en", [3, 2, 1], "3 in layer 1, 2 in layer 2 and 1 in layer 3"),
+    ("de", [12, 5], "12 in Schicht 1 und 5 in Schicht 2"),
+])
+def test_counts_per_layer_are_told_for_as_many_layers_as_the_model_has(tmp_path, lang, counts, words):
+    tour = Tour(runs={}, out=tmp_path, t={}, p=prose(lang), lengths=(), lang=lang)
+    assert tour.per_layer(counts) == words
+
+
+def test_the_saturation_section_counts_every_layer_of_the_model(report: Path):
+    html = report.read_text(encoding="utf-8")
+    layers = load_run(report.parent / "models" / "charlm-lstm")[1].config.num_layers
+    assert layers > 1  # TINY's charlm model has layers to count; with one, the count stands alone
+    saturation = re.search(r'<section id="saturation">.*?</section>', html, re.S).group(0)
+    assert all(f"in layer {k}" in saturation for k in range(1, layers + 1))
+    assert f"in layer {layers + 1}" not in saturation
 
 
 def test_unknown_language_is_refused_before_training(tmp_path):
@@ -81,9 +153,8 @@ def test_unknown_language_is_refused_before_training(tmp_path):
 
 
 def test_a_model_that_fails_to_train_is_named_with_its_reason(tmp_path):
-    from gated.tour.models import Job, train_all
-
-    broken = Job("sentiment-broken", ("sentiment", "--data", str(tmp_path / "missing.csv"), "--steps", "1"), 1)
+    broken = Job("sentiment-broken", Plan("sentiment", options={"data": str(tmp_path / "missing.csv")},
+                                          training={"steps": 1}), 1)
     with pytest.raises(RuntimeError, match=r"sentiment-broken model failed: .*missing\.csv"):
         train_all(tmp_path / "models", [broken], workers=1, retrain=False, log=lambda message: None)
 
@@ -130,18 +201,15 @@ def test_tour_into_a_file_is_refused_with_a_clear_message(tmp_path, capsys):
 
 
 def test_an_exception_inside_a_worker_comes_back_as_a_named_failure(tmp_path):
-    from gated.tour.models import Job, train_all
-
     blocked = tmp_path / "models"
     blocked.mkdir()
     (blocked / "adding-rnn-5").write_text("a file where the run folder should go", encoding="utf-8")
-    job = Job("adding-rnn-5", ("adding", "--length", "5", "--steps", "1"), 1)
+    job = Job("adding-rnn-5", Plan("adding", options={"length": 5}, training={"steps": 1}), 1)
     with pytest.raises(RuntimeError, match="adding-rnn-5 model failed: .*Error"):
         train_all(blocked, [job], workers=1, retrain=False, log=lambda message: None)
 
 
 def test_the_replayed_step_must_agree_with_the_trace(report: Path):
-    from gated.cli import load_run
     from gated.reading import read
     from gated.tour.sections import _replay_step
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 import torch
 
 from gated import checkpoint as ckpt
-from gated.cli import load_run, main
+from gated.cli import COMMANDS, main
+from gated.runs import load_run
 
 GATED = [sys.executable, "-m", "gated.cli"]
 TINY_ADDING = ["adding", "--length", "12", "--hidden", "8", "--steps-per-epoch", "20", "--batch-size", "16"]
@@ -161,11 +163,12 @@ def test_checkpoints_are_safetensors_not_pickles(tmp_path):
     [
         (["evaluate", "/nonexistent/run"], "not a run directory"),
         (["predict", "{run}", "text"], "holds a adding model; this command needs a sentiment model"),
-        (["train", "adding", "--out", "{run}"], "already holds a run; use --resume"),
+        (["train", "adding", "--out", "{run}"], "already holds a run; continue it with 'gated train --resume'"),
         (["generate", "{run}", "--length", "-1"], "--length must be zero or more"),
         (["evaluate", "{run}", "--data", "x.csv"], "makes its own data"),
         (["train", "adding", "--out", "{run}/new", "--delay", "5"], "--delay does not apply to the adding task"),
         (["train", "copy", "--out", "{run}/new", "--data", "x.txt"], "--data does not apply to the copy task"),
+        (["train", "adding", "--out", "{run}/new", "--readout", "max"], "the adding task needs readout 'last', not 'max'"),
     ],
 )
 def test_command_errors_are_clear_and_exit_1(tmp_path, capsys, argv, message):
@@ -192,16 +195,22 @@ def test_bad_arguments_exit_2(capsys):
     assert "invalid choice: 'poetry'" in capsys.readouterr().err
 
 
+EVERY_COMMAND = ["train", "predict", "generate", "evaluate", "bench", "demo", "tour", "explain"]
+
+
+def test_the_help_tests_cover_every_command():
+    assert sorted(EVERY_COMMAND) == sorted(COMMANDS)
+
+
 def test_the_top_level_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
-    out = capsys.readouterr().out
-    for command in ("train", "predict", "generate", "evaluate", "bench", "demo"):
-        assert command in out
+    listed = re.findall(r"^    (\w+) ", capsys.readouterr().out, re.M)  # "    train     train a model on a task"
+    assert listed == EVERY_COMMAND
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "generate", "evaluate", "bench", "demo"])
+@pytest.mark.parametrize("command", EVERY_COMMAND)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])

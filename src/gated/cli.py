@@ -1,4 +1,6 @@
-"""The ``gated`` command: train, predict, generate, evaluate, bench, demo.
+"""The ``gated`` command: train, predict, generate, evaluate, bench, demo, tour, explain.
+
+It parses the arguments and hands them on: training and loading runs is ``runs.py``'s work.
 
     gated train sentiment --model lstm --out runs/reviews
     gated predict runs/reviews "the best cereal I have had in years"
@@ -14,31 +16,24 @@ Exit codes: 0 success, 1 an error in the data or a run, 2 bad arguments, 130 sto
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from . import __version__
-from . import checkpoint as ckpt
-from .models import CELLS, ModelConfig, SequenceModel, parameter_count
-from .tasks import TASKS, Task
-from .train import Trainer, TrainSettings
+from . import __version__, runs
+from .models import CELLS
+from .runs import MODEL_CHOICES, TRAIN_CHOICES, Outcome, Plan, RunError, load_run
+from .tasks import TASKS
+from .train import TrainSettings
 from .viz.lang import LANGUAGES
 
-# Options that belong to the task (saved in config.json to rebuild it), by task.
-TASK_OPTIONS = {
-    "sentiment": ("data", "max_tokens", "text_column", "label_column"),
-    "charlm": ("data", "seq_len", "ngram_order"),
-    "adding": ("length", "steps_per_epoch"),
-    "copy": ("length", "delay", "steps_per_epoch"),
-}
+# Every task's options; the flags of 'gated train' carry the same names, as the dataclasses' fields do.
+TASK_OPTIONS = sorted({name for task in TASKS.values() for name in task.options_defaults})
 
 
 class CommandError(Exception):
-    """A problem the user can fix; printed without a traceback."""
+    """A problem with the arguments that the user can fix; printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,19 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_parser(commands) -> None:
+    option = {name: task.options_defaults for name, task in TASKS.items()}  # the defaults the help names
     p = commands.add_parser(
         "train", help="train a model on a task",
         description="Train an RNN, LSTM or GRU on a task. Defaults suit each task and finish within "
         "10 minutes on 2 CPU cores; every default can be overridden.",
     )
-    p.add_argument("task", choices=sorted(TASKS), help="sentiment | charlm | adding | copy")
-    p.add_argument("--model", choices=sorted(CELLS), default="lstm", help="the recurrent cell (default lstm)")
+    p.add_argument("task", choices=sorted(TASKS), help=" | ".join(TASKS))
+    p.add_argument("--model", choices=sorted(CELLS), default=Plan.cell,
+                   help=f"the recurrent cell (default {Plan.cell})")
     p.add_argument("--out", type=Path, required=True, help="run directory for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int,
+                   help=f"seeds the weights and the order of the batches (default {TrainSettings.seed})")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores); 1 when sharing "
                    "the machine with other jobs, which would otherwise fight over the same cores")
+    # Each flag's dest is the name of the setting it changes: a TrainSettings or ModelConfig field, a task option.
     g = p.add_argument_group("training (defaults depend on the task)")
     g.add_argument("--epochs", type=int)
     g.add_argument("--steps", type=int, help="stop after this many optimizer steps")
@@ -128,145 +127,72 @@ def _train_parser(commands) -> None:
     g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score")
     g.add_argument("--checkpoint-every", type=int, help="optimizer steps between checkpoints")
     g = p.add_argument_group("model (defaults depend on the task)")
-    g.add_argument("--hidden", type=int, help="hidden size")
-    g.add_argument("--layers", type=int, help="stacked recurrent layers")
-    g.add_argument("--embedding", type=int, help="embedding size for token inputs")
+    g.add_argument("--hidden", dest="hidden_size", metavar="HIDDEN", type=int, help="hidden size")
+    g.add_argument("--layers", dest="num_layers", metavar="LAYERS", type=int, help="stacked recurrent layers")
+    g.add_argument("--embedding", dest="embedding_size", metavar="EMBEDDING", type=int,
+                   help="embedding size for token inputs")
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--dropout", type=float)
     g.add_argument("--readout", choices=["last", "max"], help="sentiment: read the last real step or max over time")
     g = p.add_argument_group("data")
     g.add_argument("--data", type=Path, help="your own data: labelled CSV/JSONL/folder (sentiment), text (charlm)")
-    g.add_argument("--text-column", help="CSV/JSONL column with the text (default text)")
-    g.add_argument("--label-column", help="CSV/JSONL column with the label (default label)")
-    g.add_argument("--max-tokens", type=int, help="sentiment: words read per review (default 300)")
-    g.add_argument("--seq-len", type=int, help="charlm: characters per training sequence (default 64)")
-    g.add_argument("--ngram-order", type=int, help="charlm: order of the n-gram baseline (default 5)")
-    g.add_argument("--length", type=int, help="adding/copy: sequence length (adding, default 100) or symbols to copy")
-    g.add_argument("--delay", type=int, help="copy: blanks between the symbols and the recall")
-    g.add_argument("--steps-per-epoch", type=int, help="adding/copy: batches per epoch")
+    g.add_argument("--text-column",
+                   help=f"CSV/JSONL column with the text (default {option['sentiment']['text_column']})")
+    g.add_argument("--label-column",
+                   help=f"CSV/JSONL column with the label (default {option['sentiment']['label_column']})")
+    g.add_argument("--max-tokens", type=int,
+                   help=f"sentiment: words read per review (default {option['sentiment']['max_tokens']})")
+    g.add_argument("--seq-len", type=int,
+                   help=f"charlm: characters per training sequence (default {option['charlm']['seq_len']})")
+    g.add_argument("--ngram-order", type=int,
+                   help=f"charlm: order of the n-gram baseline (default {option['charlm']['ngram_order']})")
+    g.add_argument("--length", type=int, help=f"adding: sequence length (default {option['adding']['length']}); "
+                   f"copy: symbols to copy (default {option['copy']['length']})")
+    g.add_argument("--delay", type=int,
+                   help=f"copy: blanks between the symbols and the recall (default {option['copy']['delay']})")
+    g.add_argument("--steps-per-epoch", type=int, help=f"adding/copy: batches per epoch "
+                   f"(default {option['adding']['steps_per_epoch']})")
 
 
-MODEL_DEFAULTS = dict(hidden=128, layers=1, embedding=64, bidirectional=False, dropout=0.0, readout=None)
-TRAIN_DEFAULTS = dict(epochs=10, batch_size=32, lr=2e-3, weight_decay=0.01, clip=1.0, patience=None,
-                      checkpoint_every=200, steps=None, time_limit=None)
+def _given(args, names) -> dict:
+    """The settings among ``names`` that a flag set; the others are left to the defaults."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
-def _fill_defaults(args, task_cls) -> None:
-    for name, default in {**MODEL_DEFAULTS, **TRAIN_DEFAULTS, **task_cls.defaults}.items():
-        if getattr(args, name, None) is None:
-            setattr(args, name, default)
-
-
-def _refuse_foreign_options(args) -> None:
-    """An option of another task would be silently ignored; say so instead."""
-    mine = set(TASK_OPTIONS[args.task])
-    for name in sorted(set().union(*TASK_OPTIONS.values()) - mine):
-        if getattr(args, name, None) is not None:
-            flag = "--" + name.replace("_", "-")
-            raise CommandError(f"{flag} does not apply to the {args.task} task")
+def _plan(args) -> Plan:
+    options = _given(args, TASK_OPTIONS)
+    for name in options:  # an option of another task would be silently ignored: say so
+        if name not in TASKS[args.task].options_defaults:
+            raise CommandError(f"--{name.replace('_', '-')} does not apply to the {args.task} task")
+    return Plan(args.task, args.model, options=options, model=_given(args, MODEL_CHOICES),
+                training=_given(args, TRAIN_CHOICES))
 
 
 def cmd_train(args) -> int:
-    out: Path = args.out
     if args.threads is not None:
         if args.threads < 1:
             raise CommandError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.resume:
-        return _resume(args)
-    if (out / ckpt.CONFIG).exists():
-        raise CommandError(f"{out} already holds a run; use --resume to continue it or choose another --out")
-    task_cls = TASKS[args.task]
-    _refuse_foreign_options(args)
-    _fill_defaults(args, task_cls)
-    options = {name: getattr(args, name) for name in TASK_OPTIONS[args.task]}
-    if options.get("data") is not None:
-        options["data"] = str(options["data"])
-    torch.manual_seed(args.seed)
-    task = task_cls(options)
-    config = task.model_config(args)
-    settings = TrainSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, weight_decay=args.weight_decay,
-        clip=args.clip, steps=args.steps, time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
-        patience=args.patience,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = _trainer(task, config, settings, out, args.quiet, seed=args.seed)
-    if trainer.main:
-        if task.vocab is not None:
-            ckpt.atomic_write_json(out / ckpt.VOCAB, task.vocab.to_json())
-        ckpt.atomic_write_json(out / ckpt.CONFIG, {
-            "gated": __version__, "task": args.task, "options": task.options,
-            "model": config.to_json(), "train": asdict(settings),
-        })
-    return _train_and_report(trainer, task, config)
+        budgets = dict(epochs=args.epochs, steps=args.steps, time_limit=args.time_limit)
+        outcome = runs.resume(args.out, args.quiet, **budgets)
+    else:
+        outcome = runs.train(_plan(args), args.out, args.quiet)
+    return _report(outcome, args)
 
 
-def _trainer(task, config, settings, out, quiet, seed) -> Trainer:
-    torch.manual_seed(seed)  # the same initial weights on every process and every run
-    return Trainer(task, SequenceModel(config), settings, out, quiet=quiet)
-
-
-def _resume(args) -> int:
-    config = _read_config(args.out)
-    task = _load_task(args.out, config)
-    settings = TrainSettings(**config["train"])
-    # Budgets may be raised when resuming; everything else comes from the stopped run.
-    for name in ("epochs", "steps", "time_limit"):
-        if getattr(args, name) is not None:
-            setattr(settings, name, getattr(args, name))
-    trainer = _trainer(task, ModelConfig.from_json(config["model"]), settings, args.out, args.quiet, settings.seed)
-    trainer.resume()
-    trainer.console.print(f"resuming {args.out} at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
-    return _train_and_report(trainer, task, ModelConfig.from_json(config["model"]))
-
-
-def _train_and_report(trainer: Trainer, task: Task, config: ModelConfig) -> int:
-    console = trainer.console
-    console.print(f"{task.name}: {config.cell.upper()} with {parameter_count(trainer.model):,} "
-                  f"parameters, metric {task.metric}")
-    reason = trainer.fit()
-    if reason == "interrupted":
-        console.print(f"stopped at step {trainer.state.step}; continue with: gated train {task.name} "
-                      f"--out {trainer.out} --resume")
+def _report(outcome: Outcome, args) -> int:
+    if not outcome.main:  # another torchrun process: the first one reports
+        return 130 if outcome.reason == "interrupted" else 0
+    if outcome.reason == "interrupted":
+        print(f"stopped at step {outcome.steps}; continue with: gated train {args.task} --out {args.out} --resume",
+              file=sys.stderr)
         return 130
-    if not trainer.main:
-        return 0
-    summary = trainer.summary(task.name, config.cell, task.baseline())
-    ckpt.atomic_write_json(trainer.out / ckpt.METRICS, summary)
-    base = summary["baseline"]
-    print(f"{task.name} {config.cell}: test {task.metric} {summary['value']:.4f} "
+    summary, base = outcome.summary, outcome.summary["baseline"]
+    print(f"{summary['task']} {summary['model']}: test {summary['metric']} {summary['value']:.4f} "
           f"(baseline {base['name']}: {base['value']:.4f}); {summary['seconds']:.0f} s of training, "
-          f"stopped: {reason}")
+          f"stopped: {outcome.reason}")
     return 0
-
-
-def _read_config(run: Path) -> dict:
-    path = Path(run) / ckpt.CONFIG
-    if not path.is_file():
-        raise CommandError(f"{run} is not a run directory (no {ckpt.CONFIG}); train one with 'gated train'")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _load_task(run: Path, config: dict) -> Task:
-    from .data.vocab import Vocabulary
-
-    vocab_path = Path(run) / ckpt.VOCAB
-    vocab = Vocabulary.from_json(json.loads(vocab_path.read_text(encoding="utf-8"))) if vocab_path.exists() else None
-    task_cls = TASKS[config["task"]]
-    return task_cls(config["options"], vocab=vocab) if vocab is not None else task_cls(config["options"])
-
-
-def load_run(run: Path, task_name: str | None = None) -> tuple[Task, SequenceModel, dict]:
-    """A trained run's task and model (best weights, else the last ones), in eval mode."""
-    config = _read_config(run)
-    if task_name is not None and config["task"] != task_name:
-        raise CommandError(f"{run} holds a {config['task']} model; this command needs a {task_name} model")
-    task = _load_task(run, config)
-    model = SequenceModel(ModelConfig.from_json(config["model"]))
-    weights = Path(run) / (ckpt.BEST if (Path(run) / ckpt.BEST).exists() else ckpt.LAST)
-    ckpt.load_weights(model, weights)
-    return task, model.eval(), config
 
 
 def cmd_predict(args) -> int:
@@ -340,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (CommandError, ValueError, FileNotFoundError, ImportError, FloatingPointError) as error:
+    except (CommandError, RunError, ValueError, FileNotFoundError, ImportError, FloatingPointError) as error:
         print(f"gated {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

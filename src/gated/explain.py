@@ -13,37 +13,32 @@ import numpy as np
 
 from .reading import Reading, read
 
-# What each cell shows, in the guide's order: (name, kind), kind "gate" in (0, 1), "state" signed.
-SHOWN = {
-    "lstm": (("forget", "gate"), ("input", "gate"), ("output", "gate"), ("cell", "state")),
-    "gru": (("reset", "gate"), ("update", "gate"), ("hidden", "state")),
-    "rnn": (("hidden", "state"),),
-}
-
 
 def panels(reading: Reading, t: dict) -> list:
     """One heatmap per gate or state: a row for the mean over all units, then the telling units.
 
     A bidirectional model gets a second set for the direction that reads right to left.
     """
-    found = _direction_panels(reading.cell, reading.steps, reading.units, t, "")
+    found = _direction_panels(reading.kind, reading.steps, reading.units, t, "")
     if reading.backward is not None:
-        found += _direction_panels(reading.cell, reading.backward, reading.backward_units, t, " " + t["backward"])
+        found += _direction_panels(reading.kind, reading.backward, reading.backward_units, t, " " + t["backward"])
     return found
 
 
-def _direction_panels(cell: str, steps: dict, units: list[int], t: dict, suffix: str) -> list:
+def _direction_panels(kind, steps: dict, units: list[int], t: dict, suffix: str) -> list:
+    """The cell's gates (in (0, 1), with their mean over units on top) and states (signed), in the guide's order."""
     from .viz.figures import Panel
 
     result = []
-    for name, kind in SHOWN[cell]:
+    for name in kind.shown:
         values = steps[name]  # (T, hidden)
         rows = [values[:, u] for u in units]
         labels = [f"{t['unit']} {u}" for u in units]
-        if kind == "gate":
+        shade = "gate" if kind.is_gate(name) else "state"
+        if shade == "gate":
             rows.insert(0, values.mean(1))
             labels.insert(0, t["mean"])
-        result.append(Panel(t[f"gate.{name}"] + suffix, np.stack(rows), labels, kind))
+        result.append(Panel(t.get(f"gate.{name}", name) + suffix, np.stack(rows), labels, shade))
     return result
 
 
@@ -65,7 +60,7 @@ def summary_line(reading: Reading) -> str:
 
 def table_rows(reading: Reading) -> tuple[list[str], list[list[str]]]:
     """Per token: the running prediction, its change, and each gate's mean over units."""
-    gates = [name for name, kind in SHOWN[reading.cell] if kind == "gate"]
+    gates = [name for name in reading.kind.shown if reading.kind.is_gate(name)]
     header = ["token", f"p({reading.target})", "change", *gates]
     rows = []
     for k, token in enumerate(reading.tokens):
@@ -77,7 +72,7 @@ def table_rows(reading: Reading) -> tuple[list[str], list[list[str]]]:
 
 def explain(run: Path, text: str, html: Path | None = None, png: Path | None = None, lang: str = "en",
             units: int = 8) -> Reading:
-    from .cli import load_run
+    from .runs import load_run
 
     task, model, _ = load_run(run)
     reading = read(task, model, text, units)

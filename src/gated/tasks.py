@@ -4,7 +4,9 @@
 its data into batches (deterministically from a seed and an epoch number, so a
 resumed run sees the same batches), how to score a model on a split, and what
 a model that has learnt nothing would score: the baseline every result is
-reported against.
+reported against. It also holds the defaults that suit it, on top of the
+general ones of ``ModelConfig`` and ``TrainSettings``; and a text task knows
+how a model reads one text, token by token (``gated explain``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -28,14 +32,30 @@ class Task:
     name: str
     metric: str
     higher_is_better: bool
-    defaults: dict = {}  # training defaults that suit this task (batch size, epochs, sizes...)
+    # What suits this task where it differs from the general defaults: TrainSettings and ModelConfig fields.
+    train_defaults: dict = {}
+    model_defaults: dict = {}
     options_defaults: dict = {}  # task options, saved in config.json to rebuild the task
     vocab = None
 
     def __init__(self, options: dict) -> None:
         self.options = {**self.options_defaults, **{k: v for k, v in options.items() if v is not None}}
 
-    def model_config(self, args) -> ModelConfig:
+    def model_config(self, cell: str, choices: Mapping[str, Any] | None = None) -> ModelConfig:
+        """The model for this task: ModelConfig's defaults, then the task's, then ``choices``.
+
+        What the data dictates (input and output sizes, and the readout where only one fits)
+        cannot be chosen: a choice that contradicts it is refused rather than ignored.
+        """
+        choices = dict(choices or {})
+        dictated = self.model_shape()
+        for name, value in choices.items():
+            if name in dictated and dictated[name] != value:
+                raise ValueError(f"the {self.name} task needs {name} {dictated[name]!r}, not {value!r}")
+        return ModelConfig(cell=cell, **{**self.model_defaults, **choices, **dictated})
+
+    def model_shape(self) -> dict:
+        """The ModelConfig fields this task's data fixes."""
         raise NotImplementedError
 
     def train_batches(self, epoch: int, batch_size: int, seed: int) -> list[Batch]:
@@ -56,12 +76,29 @@ class Task:
     def better(self, a: float, b: float | None) -> bool:
         return b is None or (a > b if self.higher_is_better else a < b)
 
+    # -- reading one text, token by token (gated explain, the tour) ------------------------------
 
-def _model_args(args, **fixed) -> ModelConfig:
-    return ModelConfig(
-        cell=args.model, hidden_size=args.hidden, num_layers=args.layers, bidirectional=args.bidirectional,
-        dropout=args.dropout, embedding_size=args.embedding, **fixed,
-    )
+    def reading_tokens(self, text: str) -> list[str]:
+        """The tokens a model of this task reads of ``text``; only text tasks read text."""
+        text_tasks = ", ".join(name for name, task in TASKS.items() if issubclass(task, TextTask))
+        raise ValueError(f"only text models can be explained ({text_tasks}); this is a {self.name} model")
+
+    def running_prediction(self, model, ids: list[int]) -> tuple[np.ndarray, str, str | None, float | None]:
+        """After each token: the probability of what the model predicts there; what that is (a class, the next
+        character); and, for a whole-text verdict, the verdict and its probability."""
+        raise NotImplementedError
+
+    def unit_scores(self, model, hidden: np.ndarray, direction: int) -> np.ndarray:
+        """How much each hidden unit matters, given its values ``hidden`` (T, units) over a text: by default,
+        how much it changes over the text."""
+        return hidden.std(0)
+
+
+class TextTask(Task):
+    """A task whose model reads text through a vocabulary, so that one can follow it reading."""
+
+    def reading_tokens(self, text: str) -> list[str]:
+        return self.vocab.tokenize(text)
 
 
 # -- memory tasks --------------------------------------------------------------------------------
@@ -72,11 +109,12 @@ class AddingTask(Task):
 
     name, metric, higher_is_better = "adding", "mse", False
     # lr 1e-2 with clipping: at 3e-3 an LSTM needs far more steps to find the markers.
-    defaults = dict(epochs=40, batch_size=64, lr=1e-2, hidden=64, layers=1)
+    train_defaults = dict(epochs=40, batch_size=64, lr=1e-2)
+    model_defaults = dict(hidden_size=64)
     options_defaults = dict(length=100, steps_per_epoch=100)
 
-    def model_config(self, args) -> ModelConfig:
-        return _model_args(args, input_size=2, output_size=1, readout="last")
+    def model_shape(self) -> dict:
+        return dict(input_size=2, output_size=1, readout="last")
 
     def train_batches(self, epoch, batch_size, seed):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -108,16 +146,17 @@ class CopyTask(Task):
     """Memorise a string of symbols, wait through blanks, then reproduce it."""
 
     name, metric, higher_is_better = "copy", "cross_entropy", False
-    defaults = dict(epochs=20, batch_size=64, lr=3e-3, hidden=64, layers=1, embedding=16)
+    train_defaults = dict(epochs=20, batch_size=64, lr=3e-3)
+    model_defaults = dict(hidden_size=64, embedding_size=16)
     options_defaults = dict(length=10, delay=20, alphabet=8, steps_per_epoch=100)
 
     def _make(self, n, seed):
         o = self.options
         return copy_task(n, o["length"], o["delay"], o["alphabet"], seed)
 
-    def model_config(self, args) -> ModelConfig:
+    def model_shape(self) -> dict:
         classes = self.options["alphabet"] + 2  # blank, symbols 1..alphabet, delimiter
-        return _model_args(args, vocab_size=classes, output_size=classes, readout="every")
+        return dict(vocab_size=classes, output_size=classes, readout="every")
 
     def train_batches(self, epoch, batch_size, seed):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -144,12 +183,13 @@ class CopyTask(Task):
 # -- text tasks -----------------------------------------------------------------------------------
 
 
-class SentimentTask(Task):
+class SentimentTask(TextTask):
     """Read a review word by word; say whether it liked the product (accuracy)."""
 
     name, metric, higher_is_better = "sentiment", "accuracy", True
-    defaults = dict(epochs=6, batch_size=32, lr=2e-3, hidden=128, layers=1, embedding=100, bidirectional=True,
-                    dropout=0.3, patience=2)
+    train_defaults = dict(epochs=6, patience=2)
+    # readout: "last" reads the final state of each direction; "max" (max over time) is there to try.
+    model_defaults = dict(embedding_size=100, bidirectional=True, dropout=0.3, readout="last")
     options_defaults = dict(data=None, max_tokens=300, min_count=2, text_column="text", label_column="label")
 
     def __init__(self, options: dict, vocab=None) -> None:
@@ -210,9 +250,8 @@ class SentimentTask(Task):
             batches.append(Batch(tokens, torch.tensor([labels[r] for r in rows]), lengths))
         return batches
 
-    def model_config(self, args) -> ModelConfig:
-        return _model_args(args, vocab_size=len(self.vocab), output_size=len(self.label_names),
-                           readout=args.readout or "last")
+    def model_shape(self) -> dict:
+        return dict(vocab_size=len(self.vocab), output_size=len(self.label_names))
 
     def train_batches(self, epoch, batch_size, seed):
         return self._batches("train", batch_size, torch.Generator().manual_seed(seed * 100_003 + epoch))
@@ -246,13 +285,41 @@ class SentimentTask(Task):
             "majority": majority_accuracy(train.labels, test.labels),
         }
 
+    def reading_tokens(self, text: str) -> list[str]:
+        return super().reading_tokens(text)[: self.options["max_tokens"]]  # no more than training showed it
 
-class CharLMTask(Task):
+    def running_prediction(self, model, ids):
+        """p(class) had the text ended after each token: every prefix in one padded batch."""
+        labels = self.label_names
+        tokens, lengths = pad([ids[: n + 1] for n in range(len(ids))])
+        with torch.no_grad():
+            probabilities = model(tokens, lengths)[0].softmax(-1).numpy()
+        final = probabilities[-1]
+        # With two classes, follow the second (the positive one in the reviews) so that two
+        # models on the same text are drawn on the same scale; otherwise follow the verdict.
+        target = 1 if len(labels) == 2 else int(final.argmax())
+        best = int(final.argmax())
+        return probabilities[:, target], labels[target], labels[best], float(final[best])
+
+    def unit_scores(self, model, hidden, direction):
+        """With the last readout, the units that push the final state hardest towards one class."""
+        if model.config.readout != "last":
+            return super().unit_scores(model, hidden, direction)
+        size = hidden.shape[1]
+        # The head reads [forward h at the last token, backward h at the first]: this direction's columns.
+        weight = model.head.weight.detach().numpy()[:, direction * size : (direction + 1) * size]
+        spread = weight - weight.mean(0, keepdims=True)
+        final = hidden[-1] if direction == 0 else hidden[0]
+        return np.abs(spread * final).max(0)
+
+
+class CharLMTask(TextTask):
     """Predict each next character of Shakespeare's plays (bits per character)."""
 
     name, metric, higher_is_better = "charlm", "bits_per_char", False
     # Many small steps beat few large ones in a 10-minute budget: 2 x 2,180 steps of 32 x 64 characters.
-    defaults = dict(epochs=2, batch_size=32, lr=4e-3, hidden=256, layers=2, embedding=32)
+    train_defaults = dict(epochs=2, lr=4e-3)
+    model_defaults = dict(hidden_size=256, num_layers=2, embedding_size=32)
     options_defaults = dict(data=None, seq_len=64, ngram_order=5)
 
     def __init__(self, options: dict, vocab=None) -> None:
@@ -282,9 +349,9 @@ class CharLMTask(Task):
             self._ids[split] = torch.tensor(self.vocab.encode(self.texts[split]), dtype=torch.long)
         return self._ids[split]
 
-    def model_config(self, args) -> ModelConfig:
+    def model_shape(self) -> dict:
         v = len(self.vocab)
-        return _model_args(args, vocab_size=v, output_size=v, readout="every")
+        return dict(vocab_size=v, output_size=v, readout="every")
 
     def train_batches(self, epoch, batch_size, seed):
         """The training text as ``batch_size`` parallel streams, cut into windows of seq_len.
@@ -340,6 +407,13 @@ class CharLMTask(Task):
                 out.append(nxt)
                 logits, state = model(torch.tensor([[nxt]]), state=state)
         return prime + self.vocab.decode(out)
+
+    def running_prediction(self, model, ids):
+        """The probability the model gave each character before seeing it (the first has none: nan)."""
+        with torch.no_grad():
+            probabilities = model(torch.tensor([ids]))[0][0].softmax(-1).numpy()
+        given = probabilities[np.arange(len(ids) - 1), ids[1:]]
+        return np.concatenate([[np.nan], given]), "next character", None, None
 
 
 TASKS = {t.name: t for t in (SentimentTask, CharLMTask, AddingTask, CopyTask)}

@@ -32,9 +32,12 @@ from .tasks import Task
 
 @dataclass
 class TrainSettings:
-    epochs: int
-    batch_size: int
-    lr: float
+    """How a model is trained. These defaults are the general ones; each task sets its own on top
+    (``Task.train_defaults``), and a run's config.json records the settings it was trained with."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-3  # the peak learning rate of AdamW
     seed: int = 0
     weight_decay: float = 0.01
     clip: float = 1.0
@@ -43,6 +46,7 @@ class TrainSettings:
     time_limit: float | None = None  # seconds of training, summed over resumed runs
     checkpoint_every: int = 200  # optimizer steps between checkpoints (each epoch end writes one too)
     patience: int | None = None  # stop after this many epochs without a better validation score
+    target: float | None = None  # stop once the validation score beats this (a solved problem needs no more)
 
 
 @dataclass
@@ -142,7 +146,8 @@ class Trainer:
         )
 
     def fit(self) -> str:
-        """Train until the epochs, steps, time or patience run out; returns why it stopped."""
+        """Train until the epochs, steps, time or patience run out or the target is reached; returns why it
+        stopped: finished, budget, patience, target or interrupted."""
         s = self.settings
         per_epoch = len(shard(self.task.train_batches(0, s.batch_size, s.seed), self.rank, self.world))
         # The schedule spans the epochs; --steps and --time-limit are budgets that may cut it
@@ -177,9 +182,12 @@ class Trainer:
                 bar.remove_task(job)
                 if self.state.batch >= len(batches):
                     self.state.epoch, self.state.batch = self.state.epoch + 1, 0
-                self._evaluate(losses)
+                value = self._evaluate(losses)
                 self.save_last()
                 if reason == "budget":
+                    break
+                if s.target is not None and self.task.better(value, s.target):
+                    reason = "target"
                     break
                 if s.patience is not None and self.state.bad_epochs >= s.patience:
                     reason = "patience"
@@ -219,7 +227,8 @@ class Trainer:
         self.state.step += 1
         return loss.item()
 
-    def _evaluate(self, losses: list[float]) -> None:
+    def _evaluate(self, losses: list[float]) -> float:
+        """Score the model on the validation split, keep it if it is the best yet; returns its score."""
         self.model.eval()
         scores = self.task.scores(self.model, "validation", self.settings.batch_size)
         value = scores[self.task.metric]
@@ -237,6 +246,7 @@ class Trainer:
         epoch = f"{self.state.epoch}" if self.state.batch == 0 else f"{self.state.epoch + 1} (in part)"
         self.console.print(f"epoch {epoch}, step {self.state.step}: train loss {train_loss}, validation "
                            + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        return value
 
     def _progress_bar(self) -> Progress:
         return Progress(

@@ -43,6 +43,8 @@ EN = {
         "baseline_model": "baseline model",
         "line break": "a line break",
         "space": "a space",
+        "in_layer": "{count} in layer {layer}",
+        "and": "and",
         "beats": "It already beats the n-gram model.",
         "not_yet": "That is not yet as good as the n-gram model: a few minutes of training on a CPU are too "
                    "few, and the samples below are rough; the full 'gated train charlm' run (about 6 minutes) "
@@ -167,9 +169,9 @@ EN = {
             "(> 0.9). Each dot is one unit of one layer ({hidden} per layer) of the Shakespeare LSTM, measured "
             "over {steps} characters of held-out text. A dot far right is a unit above 0.9 most of the time, a dot high up "
             "one below 0.1 most of the time.",
-            "Forget gates that stay open carry memory over long spans: in layer 1, {forget_1} units are above "
-            "0.9 for more than half the steps, in layer 2 {forget_2}. For the input gates the counts are {input_1} and "
-            "{input_2}, for the output gates {output_1} and {output_2}.",
+            "Forget gates that stay open carry memory over long spans. The units whose forget gate is above 0.9 "
+            "for more than half the steps number {forget}; for the input gates they number {input}, for the "
+            "output gates {output}.",
             "The last figure follows one cell (unit {unit}, the one that varies most) over a passage, coloured "
             "by tanh of its value. Over the whole held-out text it is highest right after {high} and lowest "
             "right after {low}: it has learnt to track something in the text without being told what.",

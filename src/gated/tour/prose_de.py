@@ -41,6 +41,8 @@ DE = {
         "baseline_model": "Vergleichsmodell",
         "line break": "einem Zeilenumbruch",
         "space": "einem Leerzeichen",
+        "in_layer": "{count} in Schicht {layer}",
+        "and": "und",
         "beats": "Damit schlägt es das n-Gramm-Modell bereits.",
         "not_yet": "Damit reicht es noch nicht an das n-Gramm-Modell heran: Ein paar Minuten Training auf einer "
                    "CPU sind zu wenig, und die Stichproben unten sind entsprechend holprig; der volle Lauf von "
@@ -182,10 +184,9 @@ DE = {
             "des Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
             "gehört zu einer Einheit, die meist über 0,9 liegt, ein Punkt weit oben zu einer, die meist unter "
             "0,1 liegt.",
-            "Vergessenstore, die offen bleiben, tragen Information über weite Strecken: In Schicht 1 sind "
-            "{forget_1} Einheiten in mehr als der Hälfte der Schritte über 0,9, in Schicht 2 sind es {forget_2}. Bei den "
-            "Eingangstoren lauten die Zahlen {input_1} und {input_2}, bei den Ausgangstoren {output_1} und "
-            "{output_2}.",
+            "Vergessenstore, die offen bleiben, tragen Information über weite Strecken. Einheiten, deren "
+            "Vergessenstor in mehr als der Hälfte der Schritte über 0,9 liegt, gibt es {forget}; bei den "
+            "Eingangstoren sind es {input}, bei den Ausgangstoren {output}.",
             "Die letzte Abbildung verfolgt eine einzelne Zelle (Einheit {unit}, diejenige mit der größten "
             "Schwankung) über eine Passage hinweg, eingefärbt nach dem tanh ihres Werts. Über den ganzen "
             "zurückgehaltenen Text ist sie direkt nach {high} am höchsten und direkt nach {low} am niedrigsten: "

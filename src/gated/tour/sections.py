@@ -7,11 +7,13 @@ numbers measured here, the figures, and any tables.
 
 from __future__ import annotations
 
+import ast
 import copy
 import inspect
 import json
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +27,7 @@ from ..checkpoint import METRICS
 from ..data import adding_problem
 from ..explain import panels
 from ..reading import Reading, read
+from ..runs import load_run
 from ..viz import figures, page, style
 from .models import CELLS
 
@@ -44,8 +47,6 @@ class Tour:
     _readings: dict = field(default_factory=dict)
 
     def load(self, name: str):
-        from ..cli import load_run
-
         if name not in self._loaded:
             self._loaded[name] = load_run(self.runs[name])[:2]
         return self._loaded[name]
@@ -67,6 +68,14 @@ class Tour:
         prose = self.p[section]
         filled = {name: self.number(value) for name, value in numbers.items()}
         return prose["title"], [paragraph.format(**filled) for paragraph in prose["body"]]
+
+    def per_layer(self, counts: list[int]) -> str:
+        """Counts per layer in words: '12 in layer 1 and 5 in layer 2'; a single layer's count alone."""
+        if len(counts) == 1:
+            return str(counts[0])
+        labels = self.p["labels"]
+        parts = [labels["in_layer"].format(count=count, layer=k + 1) for k, count in enumerate(counts)]
+        return f"{', '.join(parts[:-1])} {labels['and']} {parts[-1]}"
 
     def table(self, header, rows, numeric_from: int = 1) -> page.Html:
         return page.table(header, [[self.number(cell) for cell in row] for row in rows], numeric_from)
@@ -222,20 +231,35 @@ def lstm_reads(tour: Tour) -> page.Section:
     return page.Section("lstm", title, body, [tour.figure(fig, "lstm_reads", title)], blocks=[shaded])
 
 
-def _step_source() -> list[tuple[int, str]]:
-    """The seven numbered steps of ``cells.lstm_cell``: (number, the comment and code lines of that step)."""
-    lines = inspect.getsource(cells.lstm_cell).splitlines()
-    steps: list[tuple[int, list[str]]] = []
-    for line in lines:
-        stripped = line.strip()
-        head = stripped[2:].split(".", 1)[0] if stripped.startswith("# ") else ""
-        if head.isdigit():
-            steps.append((int(head), [stripped]))
-        elif steps and stripped and not stripped.startswith(("if ", "return", "# LSTM with")):
-            if stripped.startswith("new_hidden = F.linear"):
-                continue
-            steps[-1][1].append(stripped)
-    return [(n, "\n".join(body)) for n, body in steps]
+STEP_COMMENT = re.compile(r"#\s*(\d+)\.\s")  # "# 5. New cell state: ..."
+
+
+def _step_source(function=cells.lstm_cell) -> list[tuple[int, str]]:
+    """The guide's seven steps in ``cells.lstm_cell``: (number, the step's comment and code).
+
+    Each step is marked by a numbered comment ("# 1." to "# 7."); its code is the run of
+    assignments that follows the comment. Anything after that run (the projection, the
+    return) belongs to no step. Raises if the seven steps cannot be found, rather than
+    show the reader the wrong lines.
+    """
+    source = textwrap.dedent(inspect.getsource(function))
+    lines = source.splitlines()
+    body = ast.parse(source).body[0].body
+    marks = [(k + 1, int(found.group(1))) for k, line in enumerate(lines)
+             if (found := STEP_COMMENT.match(line.strip()))]
+    steps = []
+    for at, (line, number) in enumerate(marks):
+        end = marks[at + 1][0] if at + 1 < len(marks) else len(lines) + 1
+        code = []
+        for statement in (node for node in body if line < node.lineno < end):
+            if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                break
+            code.append(ast.get_source_segment(source, statement))
+        steps.append((number, "\n".join([lines[line - 1].strip(), *code]) if code else ""))
+    if [number for number, _ in steps] != list(range(1, 8)) or not all(code for _, code in steps):
+        raise RuntimeError(f"{function.__qualname__} should mark the guide's seven steps with comments '# 1.' to "
+                           "'# 7.', each right above its code; the tour cannot show its steps without them")
+    return steps
 
 
 def _replay_step(model, reading: Reading, t: int):
@@ -357,8 +381,9 @@ def gate_saturation(tour: Tour) -> page.Section:
             values = trace.of(gate, layer=layer).flatten(0, 1)  # (T * B, hidden)
             left, right = (values < 0.1).float().mean(0).numpy(), (values > 0.9).float().mean(0).numpy()
             per_layer.append((left, right))
-            counts[f"{gate}_{layer + 1}"] = int((right > 0.5).sum())
         fractions[gate] = per_layer
+        # Units open (> 0.9) for more than half the steps, per layer.
+        counts[gate] = tour.per_layer([int((right > 0.5).sum()) for _, right in per_layer])
     top = model.config.num_layers - 1
     cell = torch.tanh(trace.of("cell", layer=top)).flatten(0, 1).numpy()
     unit = int(np.argmax(cell.std(0)))
@@ -392,7 +417,7 @@ def _extreme_characters(task, ids, values: np.ndarray, labels: dict, k: int = 3)
 def models_table(tour: Tour) -> page.Section:
     labels = tour.p["labels"]
     rows = []
-    for name, run in tour.runs.items():
+    for name in tour.runs:
         m = tour.metrics(name)
         rows.append([name, labels[f"metric.{m['metric']}"], tour.baseline_name(m["baseline"]["name"]),
                      small(m["value"]), small(m["baseline"]["value"]), f"{m['seconds']:.0f}"])

@@ -1,8 +1,8 @@
 """The figures, drawn from numbers the caller computed from live models.
 
 Every function takes arrays and a mapping ``t`` of label texts (English or
-German, from ``gated.tour.text``) and returns a matplotlib Figure; ``style.save``
-writes it. Gates in (0, 1) use the sequential map, signed states the diverging
+German, from ``gated.viz.lang.labels``) and returns a matplotlib Figure;
+``style.save`` writes it. Gates in (0, 1) use the sequential map, signed states the diverging
 one, so a colour means the same thing in every figure.
 """
 
