@@ -56,8 +56,8 @@ CASES = [
     Case("packed data 3-D", lambda m: m.GRU(4, 6)(nn.utils.rnn.PackedSequence(torch.randn(5, 3, 4), torch.tensor([3, 2]))), r"2 dimensions"),
     Case("input a list", lambda m: m.GRU(4, 6)([[0.0] * 4]), r"input must be a torch.Tensor, got list", ours=TypeError),
     # forward: hx
-    Case("hx batch", lambda m: m.GRU(4, 6)(x, torch.zeros(1, 2, 6)), r"Expected hx size \(1, 3, 6\), got \[1, 2, 6\]"),
-    Case("hx layers", lambda m: m.RNN(4, 6, 2)(x, torch.zeros(1, 3, 6)), r"Expected hx size \(2, 3, 6\)"),
+    Case("hx batch", lambda m: m.GRU(4, 6)(x, torch.zeros(1, 2, 6)), r"Expected hidden size \(1, 3, 6\), got \[1, 2, 6\]"),
+    Case("hx layers", lambda m: m.RNN(4, 6, 2)(x, torch.zeros(1, 3, 6)), r"Expected hidden size \(2, 3, 6\)"),
     Case("hx rank batched", lambda m: m.GRU(4, 6)(x, torch.zeros(3, 6)), r"batched 3-D input, hx should also be 3-D but got 2-D"),
     Case("hx rank unbatched", lambda m: m.RNN(4, 6)(torch.randn(5, 4), torch.zeros(1, 1, 6)), r"unbatched 2-D input, hx should also be 2-D but got 3-D"),
     Case("lstm h size", lambda m: m.LSTM(4, 6, proj_size=2)(x, (torch.zeros(1, 3, 6), torch.zeros(1, 3, 6))), r"Expected hidden\[0\] size \(1, 3, 2\), got \[1, 3, 6\]"),
@@ -67,14 +67,14 @@ CASES = [
     Case("hx dtype", lambda m: m.GRU(4, 6)(x, torch.zeros(1, 3, 6, dtype=torch.float64)), r"hx dtype \(torch.float64\) does not match weight dtype"),
     # cells
     Case("cell input 3-D", lambda m: m.LSTMCell(4, 6)(x), r"LSTMCell: Expected input to be 1D .* or 2D .*got 3D"),
-    Case("cell hx 3-D", lambda m: m.GRUCell(4, 6)(torch.randn(3, 4), torch.zeros(1, 3, 6)), r"Expected hx\[0\] to be 1D or 2D, got 3D"),
+    Case("cell hx 3-D", lambda m: m.GRUCell(4, 6)(torch.randn(3, 4), torch.zeros(1, 3, 6)), r"GRUCell: Expected hidden to be 1D or 2D, got 3D instead"),
     Case("cell input size", lambda m: m.RNNCell(4, 6)(torch.randn(3, 5)), r"inconsistent input_size: got 5 expected 4"),
     Case("cell batch", lambda m: m.GRUCell(4, 6)(torch.randn(3, 4), torch.zeros(2, 6)), r"Input batch size 3 doesn't match hidden0 batch size 2"),
     Case("cell hidden size", lambda m: m.GRUCell(4, 6)(torch.randn(3, 4), torch.zeros(3, 5)), r"hidden0 has inconsistent hidden_size: got 5, expected 6"),
     Case("cell c size", lambda m: m.LSTMCell(4, 6)(torch.randn(3, 4), (torch.zeros(3, 6), torch.zeros(3, 5))), r"hidden1 has inconsistent hidden_size"),
     Case("cell dtype", lambda m: m.GRUCell(4, 6)(torch.randn(3, 4, dtype=torch.float64)), r"input dtype \(torch.float64\) does not match"),
     # torch.nn lets these through to torch.empty or to forward; we stop them at construction.
-    Case("cell hidden negative", lambda m: m.GRUCell(4, -6), r"hidden_size must be greater than zero, got -6", ours=ValueError),
+    Case("cell hidden negative", lambda m: m.GRUCell(4, -6), r"hidden_size must be zero or greater, got -6", ours=ValueError),
     Case("cell nonlinearity", lambda m: m.RNNCell(4, 6, nonlinearity="sig")(torch.randn(2, 4)), r"Unknown nonlinearity 'sig'", ours=ValueError),
 ]
 
@@ -114,5 +114,5 @@ def test_our_own_arguments_are_checked(call, match):
 
 
 def test_unsorted_packed_hx_must_match_the_batch():
-    with pytest.raises(RuntimeError, match=r"Expected hx size \(1, 3, 6\)"):
+    with pytest.raises(RuntimeError, match=r"Expected hidden size \(1, 3, 6\)"):
         gated.GRU(4, 6)(pack(x, [5, 2, 4], batch_first=False), torch.zeros(1, 2, 6))

@@ -1,7 +1,8 @@
 """Drop-in replacements for ``torch.nn.RNNCell``, ``LSTMCell`` and ``GRUCell``: one time step.
 
 Each has the parameters, shapes and initialisation of its ``torch.nn``
-namesake and computes the step with the functions of ``cells.py``.
+namesake and computes the step its cell kind describes (``kinds.py``), with
+the functions of ``cells.py``.
 ``cell.trace(input, hx)`` returns that step's named tuple, so every gate of
 the step can be read by name.
 """
@@ -14,23 +15,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import checks
-from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, rnn_cell
+from . import checks, kinds
+from .engines.spec import CellKind, LayerWeights
 from .layers import _check_forget_bias, _set_forget_bias
 
 
 class RecurrentCellBase(nn.Module):
-    """Parameters and input checks shared by the three cells."""
+    """Parameters and input checks shared by the three cells; the kind of cell says the rest."""
 
-    num_chunks = 1
-    num_states = 1  # how many state tensors hx holds: h, or (h, c) for the LSTM
+    kind: CellKind
+
+    @property
+    def num_chunks(self) -> int:
+        """Blocks of weight rows: 4 for the LSTM (i, f, g, o), 3 for the GRU, 1 for the RNN."""
+        return len(self.kind.rows)
+
+    @property
+    def num_states(self) -> int:
+        """How many state tensors hx holds: h, or (h, c) for the LSTM."""
+        return len(self.kind.states)
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None) -> None:
         super().__init__()
-        checks.check_sizes(input_size, hidden_size)
-        checks.check_flags(bias, False)
+        checks.check_cell_sizes(input_size, hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
+        # Like torch.nn's cells: any truthy or falsy value, kept as given (repr shows it).
         self.bias = bias
         factory = {"device": device, "dtype": dtype}
         rows = self.num_chunks * hidden_size
@@ -45,7 +55,7 @@ class RecurrentCellBase(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
@@ -58,13 +68,14 @@ class RecurrentCellBase(nn.Module):
         return s
 
     def forward(self, input: Tensor, hx=None):
-        step = self.trace(input, hx)
-        return step.hidden if self.num_states == 1 else (step.hidden, step.cell)
+        state = self.kind.next_state(self.trace(input, hx))
+        return state[0] if len(state) == 1 else state
 
     def trace(self, input: Tensor, hx=None):
         """One step, every gate by name: the cell's named tuple from ``cells.py``."""
         x, states, batched = self._prepare(input, hx)
-        step = self._step(F.linear(x, self.weight_ih, self.bias_ih), *states)
+        weights = LayerWeights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, None)
+        step = self.kind.step(F.linear(x, self.weight_ih, self.bias_ih), states, weights)
         return step if batched else type(step)(*(v.squeeze(0) for v in step))
 
     def _prepare(self, input, hx) -> tuple[Tensor, tuple[Tensor, ...], bool]:
@@ -98,7 +109,9 @@ class RecurrentCellBase(nn.Module):
         for i, h in enumerate(hx):
             checks.check_tensor(f"hx[{i}]", h, name)
             if h.dim() not in (1, 2):
-                raise ValueError(f"{name}: Expected hx[{i}] to be 1D or 2D, got {h.dim()}D instead")
+                # torch.nn's words: "hidden" for the one state of RNNCell and GRUCell, "hx[i]" for LSTMCell's.
+                what = "hidden" if self.num_states == 1 else f"hx[{i}]"
+                raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {h.dim()}D instead")
         return tuple(hx)
 
     def _check_shapes(self, name: str, x: Tensor, states: tuple[Tensor, ...]) -> None:
@@ -122,17 +135,14 @@ class RNNCell(RecurrentCellBase):
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh", device=None, dtype=None
     ) -> None:
         self.nonlinearity = checks.check_nonlinearity(nonlinearity)
+        self.kind = kinds.RNN_TANH if nonlinearity == "tanh" else kinds.RNN_RELU
         super().__init__(input_size, hidden_size, bias, device, dtype)
-
-    def _step(self, x_gates: Tensor, hidden: Tensor) -> RNNStep:
-        return rnn_cell(x_gates, hidden, self.weight_hh, self.bias_hh, self.nonlinearity)
 
 
 class LSTMCell(RecurrentCellBase):
     """One LSTM step; drop-in for ``torch.nn.LSTMCell``, with the optional ``forget_bias`` of ``gated.LSTM``."""
 
-    num_chunks = 4
-    num_states = 2
+    kind = kinds.LSTM
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None, *, forget_bias=None
@@ -145,14 +155,8 @@ class LSTMCell(RecurrentCellBase):
         if self.forget_bias is not None:
             _set_forget_bias(self.bias_ih, self.bias_hh, self.hidden_size, self.forget_bias)
 
-    def _step(self, x_gates: Tensor, hidden: Tensor, cell: Tensor) -> LSTMStep:
-        return lstm_cell(x_gates, hidden, cell, self.weight_hh, self.bias_hh)
-
 
 class GRUCell(RecurrentCellBase):
     """One GRU step; drop-in for ``torch.nn.GRUCell``."""
 
-    num_chunks = 3
-
-    def _step(self, x_gates: Tensor, hidden: Tensor) -> GRUStep:
-        return gru_cell(x_gates, hidden, self.weight_hh, self.bias_hh)
+    kind = kinds.GRU
