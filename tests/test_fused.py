@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import gated
-from oracle import pack
+from oracle import pack, twins
 
 T, B, I, H, P = 4, 3, 3, 5, 2
 KINDS = {
@@ -96,3 +96,23 @@ def test_other_dtypes_are_refused_clearly():
     lstm = gated.LSTM(I, H, engine="fused", dtype=torch.bfloat16)
     with pytest.raises(RuntimeError, match="engine='fused' cannot run here"):
         lstm(torch.randn(T, B, I, dtype=torch.bfloat16))
+
+
+@pytest.mark.parametrize("kind", ["rnn_relu", "rnn_tanh", "lstm", "gru"])
+def test_gradients_through_nan_match_torch(kind):
+    # One NaN in the input: torch.nn's gradients are NaN in some places and finite in others;
+    # the fused backward must put NaN in the same places and the same finite values elsewhere
+    # (torch's relu passes the gradient of a NaN unit on: its backward zeroes only h <= 0).
+    theirs, ours = twins(kind, I, H, engine="fused")
+    x = torch.randn(T, B, I)
+    x[1, 0, 1] = float("nan")
+    grads = []
+    for module in (theirs, ours):
+        xi = x.clone().requires_grad_()
+        out, _ = module(xi)
+        out.sum().backward()
+        grads.append([xi.grad, *(p.grad for p in module.parameters())])
+    for want, got in zip(*grads):
+        assert torch.equal(got.isnan(), want.isnan())
+        finite = ~want.isnan()
+        torch.testing.assert_close(got[finite], want[finite], rtol=1e-5, atol=1e-5)

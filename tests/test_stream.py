@@ -66,3 +66,52 @@ def test_stream_refuses_what_it_cannot_do():
         stream.step(torch.randn(I))
     with pytest.raises(ValueError, match="expected steps of shape"):
         stream.step(torch.randn(B + 1, I))
+
+
+
+def _sgd_step(module):
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
+    module(torch.randn(T, B, I))[0].sum().backward()
+    optimizer.step()
+
+
+CHANGES = {
+    "load_state_dict": lambda module, other: module.load_state_dict(other.state_dict()),
+    "double": lambda module, other: module.double(),
+    "optimizer_step": lambda module, other: _sgd_step(module),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_relu"])
+def test_stream_follows_changed_weights(kind, change):
+    module = MODULES[kind](num_layers=2).eval()
+    x = torch.randn(2 * T, B, I)
+    stream = module.stream()
+    for x_t in x[:T]:
+        stream.step(x_t)
+    middle = stream.state
+    CHANGES[change](module, MODULES[kind](num_layers=2))
+    x, dtype = x.to(module.weight_ih_l0.dtype), module.weight_ih_l0.dtype
+    got = torch.stack([stream.step(x_t) for x_t in x[T:]])
+    # The module as it is now, continued from the state the stream had reached.
+    middle = tuple(s.to(dtype) for s in middle) if isinstance(middle, tuple) else middle.to(dtype)
+    with torch.no_grad():
+        want, want_state = module(x[T:], middle)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for g, w in zip(tensors_of(stream.state), tensors_of(want_state)):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.float64], ids=str)
+def test_stream_refuses_other_dtypes_like_torch_nn(dtype):
+    module = gated.LSTM(I, H).eval()
+    x = torch.ones(B, I, dtype=dtype)
+    with pytest.raises(ValueError) as theirs:
+        torch.nn.LSTM(I, H)(x.unsqueeze(0))
+    stream = module.stream()
+    with pytest.raises(type(theirs.value), match=r"input dtype \(" + str(dtype) + r"\) does not match"):
+        stream.step(x)
+    stream.step(torch.ones(B, I))  # a float32 step after it still works
+    with pytest.raises(ValueError, match="does not match weight dtype"):
+        stream.step(x)  # and the hot path, now set up, refuses it too

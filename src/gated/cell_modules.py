@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from . import checks, kinds
 from .engines.spec import CellKind, LayerWeights
-from .layers import _check_forget_bias, _set_forget_bias
+from .layers import _check_forget_bias, _set_forget_bias, scriptable_twin
 
 
 class RecurrentCellBase(nn.Module):
@@ -70,6 +70,10 @@ class RecurrentCellBase(nn.Module):
     def forward(self, input: Tensor, hx=None):
         state = self.kind.next_state(self.trace(input, hx))
         return state[0] if len(state) == 1 else state
+
+    def __prepare_scriptable__(self):
+        """What ``torch.jit.script`` compiles in place of this cell: its torch.nn twin, same parameters."""
+        return scriptable_twin(self)
 
     def trace(self, input: Tensor, hx=None):
         """One step, every gate by name: the cell's named tuple from ``cells.py``."""

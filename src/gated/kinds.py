@@ -15,11 +15,14 @@ the reference engine, traces, streams and is explained like any other.
 
 from __future__ import annotations
 
+from torch import nn
+
 from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, rnn_cell
 from .engines.fused_cells import GRU_KERNELS, LSTM_KERNELS, RNN_RELU_KERNELS, RNN_TANH_KERNELS
 from .engines.spec import KINDS, CellKind, StepFunction, register
 
 __all__ = ["CellKind", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+
 
 def _step(cell, result: type) -> StepFunction:
     """Give a step function of ``cells.py`` the one signature every engine calls.
@@ -37,12 +40,12 @@ def _step(cell, result: type) -> StepFunction:
 RNN_TANH = register(CellKind(
     name="RNN_TANH", family="rnn", rows=("hidden",), states=("hidden",), gates=(), shown=("hidden",),
     step=_step(lambda x, h, w: rnn_cell(x, h, w.w_hh, w.b_hh, "tanh"), RNNStep),
-    kernels=RNN_TANH_KERNELS, native="rnn_tanh",
+    kernels=RNN_TANH_KERNELS, native="rnn_tanh", torch_twins=(nn.RNN, nn.RNNCell),
 ))
 RNN_RELU = register(CellKind(
     name="RNN_RELU", family="rnn", rows=("hidden",), states=("hidden",), gates=(), shown=("hidden",),
     step=_step(lambda x, h, w: rnn_cell(x, h, w.w_hh, w.b_hh, "relu"), RNNStep),
-    kernels=RNN_RELU_KERNELS, native="rnn_relu",
+    kernels=RNN_RELU_KERNELS, native="rnn_relu", torch_twins=(nn.RNN, nn.RNNCell),
 ))
 LSTM = register(CellKind(
     name="LSTM", family="lstm",
@@ -51,7 +54,7 @@ LSTM = register(CellKind(
     gates=("input", "forget", "output"),
     shown=("forget", "input", "output", "cell"),
     step=_step(lambda x, h, c, w: lstm_cell(x, h, c, w.w_hh, w.b_hh, w.w_hr), LSTMStep),
-    kernels=LSTM_KERNELS, native="lstm",
+    kernels=LSTM_KERNELS, native="lstm", torch_twins=(nn.LSTM, nn.LSTMCell),
 ))
 GRU = register(CellKind(
     name="GRU", family="gru",
@@ -60,5 +63,5 @@ GRU = register(CellKind(
     gates=("reset", "update"),
     shown=("reset", "update", "hidden"),
     step=_step(lambda x, h, w: gru_cell(x, h, w.w_hh, w.b_hh), GRUStep),
-    kernels=GRU_KERNELS, native="gru",
+    kernels=GRU_KERNELS, native="gru", torch_twins=(nn.GRU, nn.GRUCell),
 ))

@@ -36,6 +36,10 @@ class _Layout:
 class RecurrentBase(nn.Module):
     """What RNN, LSTM and GRU share: parameters, checks, layouts and the call to an engine."""
 
+    # Counts the changes a stream must follow that leave no trace in a weight's version counter:
+    # .to()/.double() put new tensors under the same parameters. load_state_dict counts too.
+    _weights_epoch = 0
+
     def __init__(
         self,
         kind: CellKind,
@@ -127,6 +131,15 @@ class RecurrentBase(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
+    def _apply(self, fn, recurse=True):
+        result = super()._apply(fn, recurse)
+        self._weights_epoch += 1
+        return result
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._weights_epoch += 1
+
     def flatten_parameters(self) -> None:
         """Kept for drop-in use; weights here are never flattened, so there is nothing to do."""
 
@@ -162,6 +175,10 @@ class RecurrentBase(nn.Module):
         """Run like ``forward`` and keep every gate and state at every step (see ``gated.trace``)."""
         output, state, steps, mask = self._run(input, hx, record=True)
         return Trace(output, state, steps, mask, self.num_layers, self.num_directions, self.kind)
+
+    def __prepare_scriptable__(self):
+        """What ``torch.jit.script`` compiles in place of this module: its torch.nn twin (see :func:`scriptable_twin`)."""
+        return scriptable_twin(self)
 
     def stream(self, hx=None):
         """Step-by-step inference, one input at a time, carrying the state (see ``gated.engines.stream``)."""
@@ -259,6 +276,51 @@ class RecurrentBase(nn.Module):
         if not layout.batched:
             state = tuple(s.squeeze(1) for s in state)
         return state[0] if len(state) == 1 else state
+
+
+def scriptable_twin(module: nn.Module) -> nn.Module:
+    """The torch.nn module that computes what ``module`` does, holding the very same parameters.
+
+    ``torch.jit.script`` cannot compile gated's forward (Python dataclasses, an engine chosen
+    per call, numba), but torch.nn's forward is TorchScript and runs the kernel that
+    ``engine="native"`` runs. So gated's modules hand torch.jit.script this twin through
+    torch's ``__prepare_scriptable__`` protocol: the scripted module computes the same numbers
+    and trains the same parameter objects, without gated's extras (``trace()``, streams).
+    """
+    name = type(module).__name__
+    engine = getattr(module, "engine", "auto")
+    if engine not in ("auto", "native"):
+        raise RuntimeError(
+            f"{name}(engine={engine!r}) cannot be scripted: torch.jit.script compiles torch.nn's "
+            f"forward, which runs torch's own kernel (engine='native'). Script a module with "
+            f"engine='auto' or 'native', or use torch.compile, torch.export or torch.jit.trace"
+        )
+    if module.kind.torch_twins is None:
+        raise RuntimeError(
+            f"{name}: the {module.kind.name} cell has no torch.nn counterpart, so torch.jit.script "
+            "cannot compile it; use torch.compile or torch.export"
+        )
+    is_cell = not isinstance(module, RecurrentBase)
+    cls = module.kind.torch_twins[is_cell]
+    with torch.device("meta"):  # placeholders only: the real parameters replace them below
+        twin = cls(**_twin_arguments(module, cls))
+    for param_name, param in module.named_parameters(recurse=False):
+        setattr(twin, param_name, param)
+    if not is_cell:
+        twin._init_flat_weights()  # torch.nn's list of weights the kernel takes, now the shared ones
+    return twin.train(module.training)
+
+
+def _twin_arguments(module: nn.Module, cls) -> dict:
+    args = {"input_size": module.input_size, "hidden_size": module.hidden_size, "bias": module.bias}
+    if isinstance(module, RecurrentBase):
+        args |= {"num_layers": module.num_layers, "batch_first": module.batch_first,
+                 "dropout": module.dropout, "bidirectional": module.bidirectional}
+    if cls is nn.LSTM:
+        args["proj_size"] = module.proj_size
+    if cls in (nn.RNN, nn.RNNCell):
+        args["nonlinearity"] = module.nonlinearity
+    return args
 
 
 def _repack(output: Tensor, like: PackedSequence) -> PackedSequence:

@@ -17,7 +17,12 @@ weights, frozen at the call; engines never see the module. The engines:
   its own backward (``fused.py``, ``kernels.py``); CPU, float32/float64.
 * ``native``: torch's own kernels (what ``torch.nn`` runs); no trace.
 
-``engine="auto"`` picks one per call with :func:`choose`.
+``engine="auto"`` picks one per call with :func:`choose`. Under torch's program
+tools (``torch.compile``, ``torch.export``, ``torch.func``, ``torch.jit.trace``,
+fake tensors, dispatch modes) the fused engine steps aside (``tracing.py``), so
+auto runs ``native``, or ``reference`` where torch's kernel cannot run (vmap, a
+trace). ``torch.jit.script`` compiles torch.nn's twin of a module instead
+(``layers.scriptable_twin``).
 """
 
 from __future__ import annotations
@@ -75,7 +80,11 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 
 
 def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
-    """The fastest engine that can do what is asked (the measurements are above)."""
+    """The fastest engine that can do what is asked (the measurements are above).
+
+    The fused engine's ``supports`` refuses calls that a torch tool is tracing, so those go to
+    ``native``, or to ``reference`` where torch's kernel cannot run either.
+    """
     fused_ok = fused.supports(spec, x, record) is None
     grad = spec.needs_grad(x, state)
     if record:

@@ -44,6 +44,7 @@ from torch import Tensor
 from . import reference
 from .reference import EngineOutput, State, _reverse_in_time, bind, run_direction, step_mask
 from .spec import Gradients, Kernels, LayerWeights, StackSpec
+from .tracing import traced_by
 
 DTYPES = (torch.float32, torch.float64)
 
@@ -73,6 +74,10 @@ def supports(spec: StackSpec, x: Tensor, record: bool = False) -> str | None:
         return f"it runs on the CPU, the input is on {x.device}"
     if x.dtype not in DTYPES:
         return f"it runs float32 and float64, the input is {x.dtype}"
+    tool = traced_by(x, spec.flat_weights())
+    if tool:
+        return (f"{tool} is tracing this call, and the numba kernels run outside torch where it cannot "
+                "see them; use engine='auto' or 'native', which run torch's own kernels under it")
     return available()
 
 

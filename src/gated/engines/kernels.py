@@ -317,8 +317,10 @@ def rnn_backward(d_out, dh_n, out, whh, lengths, relu, d_pre, dh0):
                 continue
             h_b, dh_b, do_b = out[t, b], dh[b], d_out[t, b]
             if relu:
+                # torch's relu backward zeroes the gradient where h <= 0, so a NaN unit passes its
+                # gradient on (NaN <= 0 is false), where "h > 0" would block it.
                 for j in range(hidden):
-                    dp[j] = (dh_b[j] + do_b[j]) if h_b[j] > zero else zero
+                    dp[j] = zero if h_b[j] <= zero else dh_b[j] + do_b[j]
             else:
                 for j in range(hidden):
                     dp[j] = (dh_b[j] + do_b[j]) * (one - h_b[j] * h_b[j])

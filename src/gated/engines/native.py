@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .reference import EngineOutput, State
 from .spec import StackSpec
+from .tracing import vmapping
 
 
 def supports(spec: StackSpec, x: Tensor, record: bool) -> str | None:
@@ -22,6 +23,8 @@ def supports(spec: StackSpec, x: Tensor, record: bool) -> str | None:
         return f"torch has no kernel for the {spec.kind.name} cell"
     if record:
         return "torch's kernels run the sequence in one call and cannot record gates (trace)"
+    if vmapping():
+        return "torch.func.vmap has no batching rule for torch's recurrent kernels (torch.nn fails there too)"
     return None
 
 
@@ -30,6 +33,8 @@ def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record
     if reason:
         raise RuntimeError(f"engine='native' cannot do this: {reason}")
     kernel = getattr(torch._VF, spec.kind.native)
+    if spec.kind.native == "lstm" and torch.compiler.is_dynamo_compiling() and not torch.compiler.is_exporting():
+        kernel = _eager(kernel)
     weights = spec.flat_weights()
     hx = state if len(state) > 1 else state[0]  # torch's kernels take (h, c) as a tuple, a lone h as it is
     flags = (spec.bias, spec.num_layers, float(spec.dropout), spec.training, spec.num_directions == 2)
@@ -44,3 +49,19 @@ def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record
     data, *new_state = kernel(packed.data, packed.batch_sizes, hx, weights, *flags)
     output, _ = pad_packed_sequence(packed._replace(data=data), total_length=x.size(0))
     return EngineOutput(output, tuple(s.index_select(1, unorder) for s in new_state), None)
+
+
+def _eager(kernel):
+    """``kernel`` run outside torch.compile's graph, as dynamo runs torch.nn.LSTM.
+
+    AOT autograd and inductor cannot handle the CPU LSTM kernel (``mkldnn_rnn_layer``:
+    "expected Tensor() for op"), which is why dynamo refuses torch.nn's RNN modules and
+    runs them eagerly; a graph break does the same here. The GRU and RNN kernels compile.
+    """
+
+    @torch._dynamo.disable(reason="torch's LSTM kernel does not compile; torch.nn.LSTM runs eagerly too")
+    def run(*args):
+        return kernel(*args)
+
+    return run
+

@@ -89,6 +89,7 @@ class CellKind:
     step: StepFunction  # one time step (``cells.py``); its named tuple's fields are what a trace records
     kernels: Kernels | None = None  # the fused engine's implementation, if any
     native: str | None = None  # torch's own kernel (``torch._VF.<native>``), if any
+    torch_twins: tuple[type, type] | None = None  # torch.nn's (module over time, one-step cell), if any
 
     @property
     def recorded(self) -> tuple[str, ...]:

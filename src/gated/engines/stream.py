@@ -11,8 +11,12 @@ whole sequence at once. A stream is for inference: no gradients, no dropout.
 It keeps its state and a copy of the weights in numpy arrays, so each step is
 one call into a numba kernel per layer (the ``stream_step`` of the cell kind's
 fused kernels, ``fused_cells.py``) with no torch dispatch in between; that is
-what makes a step take microseconds. The weights are copied when the stream
-starts and on ``reset()``: after changing the weights, reset.
+what makes a step take microseconds. The weights are copied at the first step.
+A stream follows its module: after ``load_state_dict``, ``.double()``, ``.to()``
+or an optimizer step (anything that changes the first weight, ``weight_ih_l0``,
+in place or moves the module), the next step reads the weights again and
+carries its state on, in the new dtype. A change to the other weights alone
+is not seen: call ``reset()`` after one.
 
 Bidirectional modules cannot stream (their backward direction needs the end of
 the sequence first). Without numba, for dtypes other than float32/float64, or
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import checks
 from . import fused
 
 
@@ -40,6 +45,7 @@ class Stream:
             )
         self.module = module
         self._fast = _fast_path_possible(module)
+        self._state = None
         self.reset(hx)
 
     def reset(self, hx=None) -> None:
@@ -48,9 +54,13 @@ class Stream:
         self._shape, self._torch_dtype = None, None  # of the steps the hot path takes
         self._state: list[tuple[np.ndarray, ...]] | None = None
         self._hx = hx
+        self._note_weights()
 
     def step(self, x_t: Tensor) -> Tensor:
         """One time step: ``x_t`` (input_size,) or (batch, input_size) -> the top layer's new h."""
+        # Two integer compares (well under a microsecond): has the module changed its weights?
+        if self.module._weights_epoch != self._epoch or self._watched._version != self._version:
+            self._follow_weights()
         if x_t.shape == self._shape and x_t.dtype == self._torch_dtype and x_t.is_contiguous() and self._fast:
             # The hot path, checked once on the first step: a numpy view, the kernels, a copy out.
             x = (x_t.detach() if x_t.requires_grad else x_t).numpy()  # detach alone costs a microsecond
@@ -62,11 +72,14 @@ class Stream:
         return self._checked_step(x_t)
 
     def _checked_step(self, x_t: Tensor) -> Tensor:
+        checks.check_tensor("input", x_t, f"{type(self.module).__name__}.stream")
         if x_t.dim() not in (1, 2):
             raise ValueError(
                 f"{type(self.module).__name__}.stream: a step takes (input_size,) or (batch, input_size), "
                 f"got shape {list(x_t.shape)}"
             )
+        # As torch.nn does: no silent casts (an int64 or bool step would otherwise be converted).
+        checks.check_dtype(f"{type(self.module).__name__}.stream", "input", x_t, self.module.weight_ih_l0)
         batched = x_t.dim() == 2
         if self._batched is None:
             self._start(x_t, batched)
@@ -80,8 +93,7 @@ class Stream:
                 f"{type(self.module).__name__}.stream: expected steps of shape "
                 f"({self._state[0][0].shape[0]}, {self.module.input_size}), got {list(x_t.shape)}"
             )
-        if x_t.dtype == self.module.weight_ih_l0.dtype:
-            self._shape, self._torch_dtype = x_t.shape, x_t.dtype  # from now on, the hot path
+        self._shape, self._torch_dtype = x_t.shape, x_t.dtype  # from now on, the hot path
         x = np.ascontiguousarray(x, dtype=self._dtype)
         for step, state in zip(self._steps, self._state):
             x = step(x, *state)
@@ -101,6 +113,23 @@ class Stream:
         return parts[0] if len(parts) == 1 else tuple(parts)
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _note_weights(self) -> None:
+        """Remember which weights the stream reads, to see later whether the module changed them."""
+        self._epoch = self.module._weights_epoch  # bumped by .to()/.double() and load_state_dict
+        self._watched = self.module.weight_ih_l0  # its version counter: in-place changes, optimizer steps
+        self._version = self._watched._version
+
+    def _follow_weights(self) -> None:
+        """The module's weights changed: read them again at the next step, carrying the state on."""
+        weight = self.module.weight_ih_l0
+        state = self.state if self._state is not None else None  # read the way it was stored
+        self._fast = _fast_path_possible(self.module)
+        if state is None:  # not started: the first step reads the weights anyway
+            self._note_weights()
+            return
+        state = tuple(s.to(weight) for s in state) if isinstance(state, tuple) else state.to(weight)
+        self.reset(state)
 
     def _start(self, x_t: Tensor, batched: bool) -> None:
         module = self.module
