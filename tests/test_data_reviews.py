@@ -267,3 +267,39 @@ def test_labelled_texts_subset_and_checks():
         LabelledTexts(["a", "b", "c"], [0, 1], ["x", "y"], "memory")
     with pytest.raises(ValueError, match="index label_names"):
         LabelledTexts(["a"], [2], ["x", "y"], "memory")
+
+
+# -- odd files that used to crash or mislead (issue 10, item 11) -------------------------------------
+
+
+def test_a_folder_named_like_a_text_file_is_skipped(tmp_path):
+    for label in ("neg", "pos"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "1.txt").write_text(f"a {label} review", encoding="utf-8")
+    (tmp_path / "pos" / "x.txt").mkdir()
+    data = load_labelled_texts(tmp_path)
+    assert sorted(data.texts) == ["a neg review", "a pos review"]
+
+
+def test_deeply_nested_json_is_a_data_error(tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"text": "fine", "label": "pos"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as excinfo:
+        load_labelled_texts(path)
+    assert_data_error_at(excinfo, path, 2, "nested too deeply")
+
+
+def test_csv_fields_longer_than_128_kb_are_read_as_jsonl_ones_are(tmp_path):
+    long_review = "crunchy " * 40_000  # 320,000 characters
+    path = write_csv(tmp_path / "long.csv", f"text,label\n{long_review},pos\nstale,neg\n")
+    data = load_labelled_texts(path)
+    assert data.texts[0] == long_review.strip() and data.label_names == ["neg", "pos"]
+
+
+def test_label_folders_that_match_none_of_the_labels_name_both(tmp_path):
+    for label in ("0", "1"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.txt").write_text("fine tea", encoding="utf-8")
+    with pytest.raises(DataError) as excinfo:
+        load_labelled_texts(tmp_path, label_names=["neg", "pos"])
+    assert_data_error_at(excinfo, tmp_path, None, "the sub-folders are 0, 1", "the labels are neg, pos")

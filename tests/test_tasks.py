@@ -169,3 +169,31 @@ def test_kneser_ney_is_a_distribution_and_higher_orders_help():
     held_out = text[15000:]
     bits = [KneserNeyLM(n).fit(text[:15000]).bits_per_char(held_out) for n in (1, 2, 4)]
     assert bits[0] > bits[1] > bits[2]
+
+
+# -- how much text a character model needs (issue 10, item 4) ------------------------------------
+
+
+def test_charlm_needs_room_for_one_batch_and_says_how_much(tmp_path):
+    from gated.data import DataError
+    from gated.tasks import CharLMTask, _charlm_file_size
+
+    size = _charlm_file_size((2 + 1) * 8)  # --batch-size 2 streams of --seq-len 8
+    enough, short = tmp_path / "enough.txt", tmp_path / "short.txt"
+    enough.write_text(("to be or not " * 10)[:size], encoding="utf-8")
+    short.write_text(("to be or not " * 10)[: size - 1], encoding="utf-8")
+    task = CharLMTask({"data": enough, "seq_len": 8})
+    assert all(len(task.train_batches(epoch, 2, 0)) >= 1 for epoch in range(20))  # every phase of the windows
+    with pytest.raises(DataError, match=f"need a file of at least {size} characters.*this one has {size - 1}"):
+        CharLMTask({"data": short, "seq_len": 8}).train_batches(0, 2, 0)
+
+
+def test_predict_refuses_a_text_without_words_instead_of_guessing(tmp_path, reviews_csv):
+    from gated.models import SequenceModel
+    from gated.tasks import SentimentTask
+
+    task = SentimentTask({"data": reviews_csv})
+    model = SequenceModel(task.model_config("gru", {"hidden_size": 4, "embedding_size": 4}))
+    assert task.predict(model, ["fresh tea"]).shape == (1, 2)
+    with pytest.raises(ValueError, match="no words the model can read"):
+        task.predict(model, ["fresh tea", " \U0001F600 "])

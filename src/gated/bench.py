@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     shapes = _pick(args.shapes, SHAPES, "shape")
     modules = _pick(args.modules, MODULES, "module")
-    if shapes is None or modules is None:
+    if shapes is None or modules is None or not _measurable(args):
         return 2
     torch.manual_seed(0)
     jobs = [(m, s) for s in shapes for m in modules]
@@ -245,6 +245,18 @@ def _print_table(header: dict, rows: list[dict]) -> None:
 
 def _ratio(value: float) -> str:
     return f"[green]{value:.2f}[/]" if value >= 1 else f"[red]{value:.2f}[/]"
+
+
+def _measurable(args) -> bool:
+    """--rounds and --seconds must leave something to measure; say which one does not."""
+    from .limits import at_least, positive
+
+    for name, rule in (("rounds", at_least(1)), ("seconds", positive)):
+        reason = rule(getattr(args, name))
+        if reason is not None:
+            print(f"gated bench: --{name} {reason}", file=sys.stderr)
+            return False
+    return True
 
 
 def _pick(spec: str, known, what: str):

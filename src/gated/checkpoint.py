@@ -11,19 +11,29 @@ A run directory written by ``gated train`` holds:
 
 Every file is written to a temporary name in the same directory, flushed to
 disk and renamed over the old one, so a kill at any moment leaves either the
-old file or the new one, never half of one. safetensors holds only tensors and
-a string header, so loading one cannot execute code (unlike a pickle).
+old file or the new one, never half of one (and a stray ``.*.tmp``, which
+``remove_leftovers`` clears). safetensors holds only tensors and a string
+header, so loading one cannot execute code (unlike a pickle). A file that is
+damaged anyway (cut short, overwritten, from another model) raises
+``DamagedFile`` naming it and what is wrong.
+
+One process at a time owns a run directory: ``hold`` takes an exclusive OS
+lock on its ``.lock`` file, which the kernel releases when the process ends,
+however it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
@@ -32,6 +42,44 @@ os.umask(_UMASK)
 
 CONFIG, VOCAB, LAST, BEST = "config.json", "vocab.json", "last.safetensors", "best.safetensors"
 METRICS_LOG, METRICS = "metrics.jsonl", "metrics.json"
+LOCK = ".lock"
+
+
+class DamagedFile(ValueError):
+    """A run file that exists but cannot be read as what it should be; the message names the file."""
+
+
+class Busy(Exception):
+    """Another process holds the run directory's lock."""
+
+
+@contextlib.contextmanager
+def hold(folder: Path) -> Iterator[None]:
+    """Own ``folder`` until the block ends; Busy at once if another process owns it.
+
+    flock, not a marker file: a killed process cannot leave it held, and no stale lock needs judging.
+    """
+    with open(Path(folder) / LOCK, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip()
+            raise Busy(f"{folder} is in use by another gated process{f' (pid {owner})' if owner else ''}; "
+                       "wait for it to finish or choose another folder") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files of writes that a kill cut short; only the folder's owner may call this."""
+    for stray in Path(folder).glob(".*.tmp"):
+        stray.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -44,8 +92,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno is not None:
+            # Name the file the user asked for, not the temporary one (or none, for a failed write()).
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
 
 
@@ -80,10 +131,19 @@ def load_tensors(path: Path) -> tuple[dict[str, Tensor], dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint here; train one with `gated train ... --out {path.parent}`")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("gated", "{}"))
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("gated", "{}"))
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, ValueError) as error:  # cut short, overwritten, or a header that is not ours
+        raise DamagedFile(f"{path} is damaged and cannot be read ({_first_line(error)})") from None
+    if not isinstance(meta, dict):
+        raise DamagedFile(f"{path} is damaged: its gated metadata is not a JSON object")
     return tensors, meta
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def prefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -122,5 +182,29 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, Tenso
 def load_weights(model: nn.Module, path: Path) -> dict:
     """Load the model weights of a checkpoint into ``model``; returns the checkpoint's progress info."""
     tensors, meta = load_tensors(path)
-    model.load_state_dict(unprefixed("model", tensors), strict=True)
+    apply_weights(model, tensors, path)
     return meta
+
+
+def apply_weights(model: nn.Module, tensors: dict[str, Tensor], path: Path) -> None:
+    """Load the ``model.`` tensors of the checkpoint at ``path`` into ``model``, or say why they do not fit."""
+    weights = unprefixed("model", tensors)
+    problem = mismatch(model, weights)
+    if problem:
+        raise DamagedFile(f"{path} does not hold the model that config.json describes: {problem}")
+    model.load_state_dict(weights, strict=True)
+
+
+def mismatch(model: nn.Module, weights: dict[str, Tensor]) -> str | None:
+    """What keeps ``weights`` from loading into ``model``, in one line; None when they fit."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        return f"{len(missing)} missing tensor(s), e.g. {missing[0]!r}"
+    unexpected = sorted(set(weights) - set(expected))
+    if unexpected:
+        return f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}"
+    for name, tensor in expected.items():
+        if weights[name].shape != tensor.shape:
+            return f"{name!r} has shape {tuple(weights[name].shape)}, the model needs {tuple(tensor.shape)}"
+    return None

@@ -16,13 +16,16 @@ Exit codes: 0 success, 1 an error in the data or a run, 2 bad arguments, 130 sto
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from . import __version__, runs
-from .models import CELLS
+from .limits import SEED_RANGE, SETTING_RULES, at_least, between, positive
+from .models import CELLS, ModelConfig
 from .runs import MODEL_CHOICES, TRAIN_CHOICES, Outcome, Plan, RunError, load_run
 from .tasks import TASKS
 from .train import TrainSettings
@@ -98,60 +101,117 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Model flags that only some tasks can use; the others accept them (to say why they do not apply) but hide them.
+MODEL_FLAG_TASKS = {"readout": {"sentiment"}, "embedding_size": {"sentiment", "charlm", "copy"},
+                    "bidirectional": {"sentiment", "adding"}}
+# Flags whose name is not their setting's.
+FLAG_NAMES = {"hidden_size": "--hidden", "num_layers": "--layers", "embedding_size": "--embedding"}
+
+
+def flag(name: str) -> str:
+    """The command-line flag that sets ``name``."""
+    return FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+
+
 def _train_parser(commands) -> None:
-    option = {name: task.options_defaults for name, task in TASKS.items()}  # the defaults the help names
     p = commands.add_parser(
         "train", help="train a model on a task",
         description="Train an RNN, LSTM or GRU on a task. Defaults suit each task and finish within "
-        "10 minutes on 2 CPU cores; every default can be overridden.",
+        "10 minutes on 2 CPU cores; every default can be overridden. "
+        "'gated train TASK --help' lists the options of that task.",
     )
-    p.add_argument("task", choices=sorted(TASKS), help=" | ".join(TASKS))
-    p.add_argument("--model", choices=sorted(CELLS), default=Plan.cell,
-                   help=f"the recurrent cell (default {Plan.cell})")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="TASK", help=" | ".join(TASKS))
+    for name, task in TASKS.items():
+        sub = tasks.add_parser(name, help=(task.__doc__ or "").strip().split("\n")[0],
+                               description=f"Train a model on the {name} task; defaults are this task's own.")
+        _train_options(sub, task)
+
+
+def _train_options(p, task) -> None:
+    """Every flag of 'gated train', the defaults named as ``task`` sets them; flags of other tasks are hidden."""
+    train = {**{f.name: f.default for f in fields(TrainSettings)}, **task.train_defaults}
+    model = {**{f.name: f.default for f in fields(ModelConfig)}, **task.model_defaults}
+    option = task.options_defaults
+
+    def shown(text: str, name: str) -> str:
+        """The help of the flag that sets ``name``, or none where it does not apply to this task."""
+        applies = name in option if name in TASK_OPTIONS else task.name in MODEL_FLAG_TASKS[name]
+        return text if applies else argparse.SUPPRESS
+
+    # No default here: --resume must tell a cell that was asked for from one that was not.
+    p.add_argument("--model", choices=sorted(CELLS), help=f"the recurrent cell (default {Plan.cell})")
     p.add_argument("--out", type=Path, required=True, help="run directory for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
-    p.add_argument("--seed", type=int,
-                   help=f"seeds the weights and the order of the batches (default {TrainSettings.seed})")
+    p.add_argument("--seed", type=int, help=f"seeds the weights and the order of the batches (default {train['seed']})")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores); 1 when sharing "
                    "the machine with other jobs, which would otherwise fight over the same cores")
     # Each flag's dest is the name of the setting it changes: a TrainSettings or ModelConfig field, a task option.
-    g = p.add_argument_group("training (defaults depend on the task)")
-    g.add_argument("--epochs", type=int)
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, help=f"passes over the data (default {train['epochs']})")
     g.add_argument("--steps", type=int, help="stop after this many optimizer steps")
     g.add_argument("--time-limit", type=float, help="stop training after this many seconds")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float, help="peak learning rate of AdamW")
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--clip", type=float, help="clip the gradient norm to this (0: off)")
-    g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score")
-    g.add_argument("--checkpoint-every", type=int, help="optimizer steps between checkpoints")
-    g = p.add_argument_group("model (defaults depend on the task)")
-    g.add_argument("--hidden", dest="hidden_size", metavar="HIDDEN", type=int, help="hidden size")
-    g.add_argument("--layers", dest="num_layers", metavar="LAYERS", type=int, help="stacked recurrent layers")
+    g.add_argument("--batch-size", type=int, help=f"(default {train['batch_size']})")
+    g.add_argument("--lr", type=float, help=f"peak learning rate of AdamW (default {train['lr']})")
+    g.add_argument("--weight-decay", type=float, help=f"(default {train['weight_decay']})")
+    g.add_argument("--clip", type=float, help=f"clip the gradient norm to this, 0: off (default {train['clip']})")
+    g.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score"
+                   + (f" (default {train['patience']})" if train["patience"] else ""))
+    g.add_argument("--checkpoint-every", type=int,
+                   help=f"optimizer steps between checkpoints (default {train['checkpoint_every']})")
+    g = p.add_argument_group("model")
+    g.add_argument("--hidden", dest="hidden_size", metavar="HIDDEN", type=int,
+                   help=f"hidden size (default {model['hidden_size']})")
+    g.add_argument("--layers", dest="num_layers", metavar="LAYERS", type=int,
+                   help=f"stacked recurrent layers (default {model['num_layers']})")
     g.add_argument("--embedding", dest="embedding_size", metavar="EMBEDDING", type=int,
-                   help="embedding size for token inputs")
-    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--readout", choices=["last", "max"], help="sentiment: read the last real step or max over time")
+                   help=shown(f"embedding size (default {model['embedding_size']})", "embedding_size"))
+    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help=shown(f"also read right to left (default {model['bidirectional']})",
+                              "bidirectional"))
+    g.add_argument("--dropout", type=float, help=f"(default {model['dropout']})")
+    g.add_argument("--readout", choices=["last", "max"], help=shown(
+        f"read the last real step or max over time (default {model['readout']})", "readout"))
     g = p.add_argument_group("data")
-    g.add_argument("--data", type=Path, help="your own data: labelled CSV/JSONL/folder (sentiment), text (charlm)")
-    g.add_argument("--text-column",
-                   help=f"CSV/JSONL column with the text (default {option['sentiment']['text_column']})")
-    g.add_argument("--label-column",
-                   help=f"CSV/JSONL column with the label (default {option['sentiment']['label_column']})")
-    g.add_argument("--max-tokens", type=int,
-                   help=f"sentiment: words read per review (default {option['sentiment']['max_tokens']})")
-    g.add_argument("--seq-len", type=int,
-                   help=f"charlm: characters per training sequence (default {option['charlm']['seq_len']})")
-    g.add_argument("--ngram-order", type=int,
-                   help=f"charlm: order of the n-gram baseline (default {option['charlm']['ngram_order']})")
-    g.add_argument("--length", type=int, help=f"adding: sequence length (default {option['adding']['length']}); "
-                   f"copy: symbols to copy (default {option['copy']['length']})")
-    g.add_argument("--delay", type=int,
-                   help=f"copy: blanks between the symbols and the recall (default {option['copy']['delay']})")
-    g.add_argument("--steps-per-epoch", type=int, help=f"adding/copy: batches per epoch "
-                   f"(default {option['adding']['steps_per_epoch']})")
+    g.add_argument("--data", type=Path, help=shown(
+        "your own text file" if task.name == "charlm" else "your own labelled CSV/JSONL/folder", "data"))
+    g.add_argument("--text-column", help=shown(
+        f"CSV/JSONL column with the text (default {option.get('text_column')})", "text_column"))
+    g.add_argument("--label-column", help=shown(
+        f"CSV/JSONL column with the label (default {option.get('label_column')})", "label_column"))
+    g.add_argument("--max-tokens", type=int, help=shown(
+        f"words read per review (default {option.get('max_tokens')})", "max_tokens"))
+    g.add_argument("--seq-len", type=int, help=shown(
+        f"characters per training sequence (default {option.get('seq_len')})", "seq_len"))
+    g.add_argument("--ngram-order", type=int, help=shown(
+        f"order of the n-gram baseline (default {option.get('ngram_order')})", "ngram_order"))
+    length = "symbols to copy" if task.name == "copy" else "sequence length"
+    g.add_argument("--length", type=int, help=shown(f"{length} (default {option.get('length')})", "length"))
+    g.add_argument("--delay", type=int, help=shown(
+        f"blanks between the symbols and the recall (default {option.get('delay')})", "delay"))
+    g.add_argument("--steps-per-epoch", type=int, help=shown(
+        f"batches per epoch (default {option.get('steps_per_epoch')})", "steps_per_epoch"))
+
+
+# What the numbers of the other commands may be; 'gated train' takes its rules from limits and the task.
+COMMAND_RULES = {
+    "generate": {"length": at_least(0), "temperature": positive, "seed": between(*SEED_RANGE)},
+    "explain": {"units": at_least(1)},
+    "tour": {"workers": at_least(1)},
+    "demo": {"seconds": positive},
+}  # bench checks its own (bench.run), for 'python -m gated.bench' too
+
+
+def check_arguments(args) -> None:
+    """Every number given on the command line against its rule, before anything is read or written."""
+    rules = COMMAND_RULES.get(args.command, {})
+    if args.command == "train":
+        rules = {**SETTING_RULES, **TASKS[args.task].option_rules, "threads": at_least(1)}
+    for name, rule in rules.items():
+        value = getattr(args, name, None)
+        reason = None if value is None else rule(value)
+        if reason is not None:
+            raise CommandError(f"{flag(name)} {reason}")
 
 
 def _given(args, names) -> dict:
@@ -164,7 +224,7 @@ def _plan(args) -> Plan:
     for name in options:  # an option of another task would be silently ignored: say so
         if name not in TASKS[args.task].options_defaults:
             raise CommandError(f"--{name.replace('_', '-')} does not apply to the {args.task} task")
-    return Plan(args.task, args.model, options=options, model=_given(args, MODEL_CHOICES),
+    return Plan(args.task, args.model or Plan.cell, options=options, model=_given(args, MODEL_CHOICES),
                 training=_given(args, TRAIN_CHOICES))
 
 
@@ -173,9 +233,10 @@ def cmd_train(args) -> int:
         if args.threads < 1:
             raise CommandError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    if args.resume:
-        budgets = dict(epochs=args.epochs, steps=args.steps, time_limit=args.time_limit)
-        outcome = runs.resume(args.out, args.quiet, **budgets)
+    if args.resume:  # what was given either applies to the run or is refused by name, never dropped
+        outcome = runs.resume(args.out, args.quiet, task=args.task, cell=args.model,
+                              options=_given(args, TASK_OPTIONS), model=_given(args, MODEL_CHOICES),
+                              **_given(args, TRAIN_CHOICES))
     else:
         outcome = runs.train(_plan(args), args.out, args.quiet)
     return _report(outcome, args)
@@ -205,8 +266,6 @@ def cmd_predict(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    if args.length < 0:
-        raise CommandError(f"--length must be zero or more, got {args.length}")
     task, model, _ = load_run(args.run, "charlm")
     generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
     print(task.generate(model, args.prime, args.length, args.temperature, generator))
@@ -258,6 +317,13 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def _os_problem(error: OSError) -> str:
+    """The file and what the system said about it, without the errno clutter; our own messages as they are."""
+    if error.filename is not None and error.strerror:
+        return f"cannot use {error.filename}: {error.strerror}"
+    return str(error)
+
+
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "generate": cmd_generate, "evaluate": cmd_evaluate,
             "bench": cmd_bench, "demo": cmd_demo, "tour": cmd_tour, "explain": cmd_explain}
 
@@ -265,9 +331,18 @@ COMMANDS = {"train": cmd_train, "predict": cmd_predict, "generate": cmd_generate
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
-    except (CommandError, RunError, ValueError, FileNotFoundError, ImportError, FloatingPointError) as error:
+        check_arguments(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader that went away (gated explain ... | head) shows here, where it is caught
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
+    except (CommandError, RunError, ValueError, ImportError, FloatingPointError) as error:
         print(f"gated {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a missing file, a folder that cannot be written, a full disk
+        print(f"gated {args.command}: error: {_os_problem(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"gated {args.command}: stopped", file=sys.stderr)
@@ -275,6 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def _discard_stdout() -> None:
+    """After a broken pipe, point stdout at devnull so that Python's own flush at exit does not fail again
+    (the recipe of the Python docs, 'Note on SIGPIPE')."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (output captured in-process): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -51,11 +51,15 @@ def figure(reading: Reading, t: dict):
 
 
 def summary_line(reading: Reading) -> str:
+    unit = "characters" if reading.verdict is None else "words"
+    read = f"{reading.cell.upper()} read {len(reading.tokens)} {unit}"
+    if reading.unread:
+        total = len(reading.tokens) + reading.unread
+        read += f" (the first {len(reading.tokens)} of {total:,}; the rest is left out)"
     if reading.verdict is None:
         mean_p = float(np.nanmean(reading.prediction)) if len(reading.tokens) > 1 else float("nan")
-        return f"{reading.cell.upper()} read {len(reading.tokens)} characters; mean p(next character) {mean_p:.3f}"
-    return (f"{reading.cell.upper()} read {len(reading.tokens)} words: {reading.verdict} "
-            f"(p = {reading.confidence:.3f})")
+        return f"{read}; mean p(next character) {mean_p:.3f}"
+    return f"{read}: {reading.verdict} (p = {reading.confidence:.3f})"
 
 
 def table_rows(reading: Reading) -> tuple[list[str], list[list[str]]]:

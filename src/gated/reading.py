@@ -31,6 +31,7 @@ class Reading:
     # Bidirectional models also read right to left: that direction's steps and telling units.
     backward: dict[str, np.ndarray] | None = None
     backward_units: list[int] | None = None
+    unread: int = 0  # tokens of the text past the task's reading limit, left out
 
     @property
     def cell(self) -> str:
@@ -53,6 +54,7 @@ def read(task, model, text: str, units: int = 8) -> Reading:
     tokens = task.reading_tokens(text)
     if not tokens:
         raise ValueError("the text has no tokens the model can read: give it some words")
+    unread = len(task.vocab.tokenize(text)) - len(tokens)
     ids = [task.vocab.index(token) for token in tokens]
     known = [i != task.vocab.UNK_INDEX for i in ids]
     x = torch.tensor([ids])
@@ -64,7 +66,7 @@ def read(task, model, text: str, units: int = 8) -> Reading:
     chosen = [telling_units(task, model, steps, units, d) for d, steps in enumerate(directions)]
     backward = (directions[1], chosen[1]) if len(directions) == 2 else (None, None)
     return Reading(tokens, ids, known, model.rnn.kind, directions[0], prediction, target, verdict, confidence,
-                   chosen[0], *backward)
+                   chosen[0], *backward, unread=unread)
 
 
 def telling_units(task, model, steps: dict[str, np.ndarray], k: int, direction: int = 0) -> list[int]:

@@ -17,14 +17,18 @@ names the files and writes each of them atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
-from . import __version__
+from . import __version__, limits
 from . import checkpoint as ckpt
 from .models import ModelConfig, SequenceModel, parameter_count
 from .tasks import TASKS, Task
@@ -35,7 +39,7 @@ TRAIN_CHOICES = tuple(f.name for f in fields(TrainSettings))
 
 
 class RunError(Exception):
-    """A run folder that cannot be used as asked: missing, already taken, or of another task."""
+    """A run folder that cannot be used as asked: missing, in use, already taken, damaged, or of another task."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Plan:
         _refuse_unknown(self.options, TASKS[self.task].options_defaults, f"option of the {self.task} task")
         _refuse_unknown(self.model, MODEL_CHOICES, "model setting")
         _refuse_unknown(self.training, TRAIN_CHOICES, "training setting")
+        _check_values(self)
 
     def settings(self) -> TrainSettings:
         return TrainSettings(**{**TASKS[self.task].train_defaults, **self.training})
@@ -77,6 +82,13 @@ class Outcome:
     summary: dict | None  # what metrics.json holds; None when interrupted or not the main process
 
 
+def _check_values(plan: Plan) -> None:
+    """Values a setting may not take (epochs 0, a NaN learning rate) fail here, before a run folder is made."""
+    limits.check_all(plan.training)
+    limits.check_all(plan.model)
+    limits.check_all(plan.options, TASKS[plan.task].option_rules)
+
+
 def _refuse_unknown(given: Mapping[str, Any], known, what: str) -> None:
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -85,36 +97,131 @@ def _refuse_unknown(given: Mapping[str, Any], known, what: str) -> None:
 
 # -- making and training a run ------------------------------------------------------------------
 
+# What may change when a stopped run goes on: how long it trains and how hard it steps. Everything else
+# (the model's shape, the data, the batches) is what its checkpoint was made with.
+RESUMABLE = ("epochs", "steps", "time_limit", "lr", "clip", "weight_decay", "warmup", "patience", "target",
+             "checkpoint_every")
+
 
 def train(plan: Plan, out: Path, quiet: bool = False) -> Outcome:
-    """Make a new run in ``out`` from ``plan`` and train it; a folder that already holds a run is refused."""
+    """Make a new run in ``out`` from ``plan`` and train it.
+
+    A folder whose run has a checkpoint is refused (resume it instead); one whose run died before its
+    first checkpoint has nothing to resume, so it is started afresh. Every setting is checked before
+    anything is written, and the folder is held for as long as training lasts.
+    """
     out = Path(out)
-    if (out / ckpt.CONFIG).exists():
-        raise RunError(f"{out} already holds a run; continue it with 'gated train --resume' or choose another folder")
-    settings = plan.settings()
+    _refuse_taken(out)  # before the data is read: the answer is the same afterwards
+    settings = plan.settings().check()
     torch.manual_seed(settings.seed)  # any random draw in making the task's data repeats with the seed
     # config.json is JSON: a path given as an option is stored as text.
     task = TASKS[plan.task]({name: str(v) if isinstance(v, Path) else v for name, v in plan.options.items()})
     config = task.model_config(plan.cell, plan.model)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = _trainer(task, config, settings, out, quiet)
-    if trainer.main:
-        _write_config(out, task, config, settings)
-    return _fit(trainer, task, config)
+    task.check_training(settings.batch_size)  # too little data fails before the folder is made
+    trainer = _trainer(task, config, settings, out, quiet)  # builds the model: a bad shape stops here
+    with _owned(out):
+        _refuse_taken(out)  # again, now that no other process can be making a run here
+        if trainer.main:
+            _clear_unfinished(out)
+            _write_config(out, task, config, settings)
+        return _fit(trainer, task, config)
 
 
-def resume(out: Path, quiet: bool = False, epochs: int | None = None, steps: int | None = None,
-           time_limit: float | None = None) -> Outcome:
-    """Carry on with the stopped run in ``out``. The budgets may be raised; everything else is the run's own."""
+def resume(out: Path, quiet: bool = False, task: str | None = None, cell: str | None = None,
+           options: Mapping[str, Any] | None = None, model: Mapping[str, Any] | None = None,
+           **training: Any) -> Outcome:
+    """Carry on with the stopped run in ``out``.
+
+    ``training`` may change the settings in RESUMABLE (budgets, learning rate, clipping, ...); the new
+    values go into config.json. A task, cell, option, model setting or other training setting that
+    differs from the run's own is refused: the checkpoint cannot follow it.
+    """
+    out = Path(out)
     config = read_config(out)
-    task = load_task(out, config)
-    budgets = dict(epochs=epochs, steps=steps, time_limit=time_limit)
-    settings = replace(TrainSettings(**config["train"]), **{k: v for k, v in budgets.items() if v is not None})
+    _refuse_unknown(training, TRAIN_CHOICES, "training setting")
+    _refuse_changes(out, config, task, cell, options or {}, model or {}, training)
+    run_task = load_task(out, config)
+    changes = {name: value for name, value in training.items() if name in RESUMABLE and value is not None}
+    settings = replace(TrainSettings(**config["train"]), **changes).check()
     model_config = ModelConfig.from_json(config["model"])
-    trainer = _trainer(task, model_config, settings, Path(out), quiet)
-    trainer.resume()
-    trainer.console.print(f"resuming {out} at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
-    return _fit(trainer, task, model_config)
+    with _owned(out):
+        if not (out / ckpt.LAST).is_file():
+            raise RunError(f"{out} holds no checkpoint to resume: its run stopped before the first one; "
+                           f"start it again with 'gated train {config['task']} --out {out}' (without --resume)")
+        trainer = _trainer(run_task, model_config, settings, out, quiet)
+        trainer.resume()
+        if trainer.main and asdict(settings) != config["train"]:
+            ckpt.atomic_write_json(out / ckpt.CONFIG, {**config, "train": asdict(settings)})
+        trainer.console.print(f"resuming {out} at epoch {trainer.state.epoch + 1}, step {trainer.state.step}")
+        return _fit(trainer, run_task, model_config)
+
+
+def _refuse_changes(out: Path, config: dict, task: str | None, cell: str | None, options: Mapping[str, Any],
+                    model: Mapping[str, Any], training: Mapping[str, Any]) -> None:
+    if task is not None and task != config["task"]:
+        raise RunError(f"{out} holds a {config['task']} run, not {task}: resume it as "
+                       f"'gated train {config['task']} --out {out} --resume'")
+    model = {**model, "cell": cell}
+    fixed = [("task option", config["options"], options), ("model setting", config["model"], model),
+             ("training setting", config["train"],
+              {name: value for name, value in training.items() if name not in RESUMABLE})]
+    for what, stored, given in fixed:
+        for name, value in given.items():
+            if value is not None and not _same(name, value, stored.get(name)):
+                raise RunError(f"the {what} {name} cannot change on resume: this run has {stored.get(name)!r}, "
+                               f"not {value!r}; to change it, train a new run in another folder")
+
+
+def _same(name: str, given: Any, stored: Any) -> bool:
+    if name == "data" and given is not None and stored is not None:  # config.json keeps the path resolved
+        return Path(given).resolve() == Path(stored).resolve()
+    return given == stored
+
+
+def _main_process() -> bool:
+    """Under torchrun only rank 0 writes, so only it owns the folder; the others only read."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextlib.contextmanager
+def _owned(out: Path) -> Iterator[None]:
+    """Hold ``out`` for the block: a second process training into it gets a RunError, not a mixed run."""
+    if not _main_process():
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(ckpt.hold(out))
+        except ckpt.Busy as error:
+            raise RunError(str(error)) from None
+        ckpt.remove_leftovers(out)  # only the owner may: another process's could be mid-write
+        yield
+
+
+def _refuse_taken(out: Path) -> None:
+    """A run with a checkpoint is resumed, never overwritten; a config.json that is not a run's is left alone."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} is a file, not a folder: choose a folder for the run")
+    if (out / ckpt.LAST).exists():
+        raise RunError(f"{out} already holds a run; continue it with 'gated train --resume' or choose another folder")
+    config = out / ckpt.CONFIG
+    if config.exists() and not _written_by_gated(config):
+        raise RunError(f"{config} is not a gated run's; choose another folder")
+
+
+def _written_by_gated(config: Path) -> bool:
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "gated" in data and "task" in data
+
+
+def _clear_unfinished(out: Path) -> None:
+    """Remove what a run that died before its first checkpoint left: it has nothing to go on from."""
+    for name in (ckpt.CONFIG, ckpt.VOCAB, ckpt.BEST, ckpt.METRICS_LOG, ckpt.METRICS):
+        (out / name).unlink(missing_ok=True)
 
 
 def _trainer(task: Task, config: ModelConfig, settings: TrainSettings, out: Path, quiet: bool) -> Trainer:
@@ -146,10 +253,34 @@ def _fit(trainer: Trainer, task: Task, config: ModelConfig) -> Outcome:
 
 
 def read_config(run: Path) -> dict:
+    """The run's config.json, checked: a RunError naming the file and what is wrong, not a KeyError later."""
     path = Path(run) / ckpt.CONFIG
     if not path.is_file():
         raise RunError(f"{run} is not a run directory (no {ckpt.CONFIG}); train one with 'gated train'")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise RunError(f"{path} is damaged: not valid JSON ({error})") from None
+    problem = _config_problem(config)
+    if problem:
+        raise RunError(f"{path} is damaged: {problem}")
+    return config
+
+
+def _config_problem(config: Any) -> str | None:
+    if not isinstance(config, dict):
+        return f"it holds a {type(config).__name__}, not an object"
+    for key, kind in (("task", str), ("options", dict), ("model", dict), ("train", dict)):
+        if not isinstance(config.get(key), kind):
+            return f"{key!r} is missing or not a {'text' if kind is str else 'JSON object'}"
+    if config["task"] not in TASKS:
+        return f"unknown task {config['task']!r}"
+    try:
+        ModelConfig.from_json(config["model"])
+        TrainSettings(**config["train"]).check()
+    except (TypeError, ValueError) as error:  # a missing or unknown key, a wrong type or value
+        return f"{error}"
+    return None
 
 
 def load_task(run: Path, config: dict) -> Task:
@@ -160,7 +291,10 @@ def load_task(run: Path, config: dict) -> Task:
     task_cls = TASKS[config["task"]]
     if not vocab_path.exists():
         return task_cls(config["options"])
-    vocab = Vocabulary.from_json(json.loads(vocab_path.read_text(encoding="utf-8")))
+    try:
+        vocab = Vocabulary.from_json(json.loads(vocab_path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as error:
+        raise RunError(f"{vocab_path} is damaged: {error}") from None
     return task_cls(config["options"], vocab=vocab)
 
 
@@ -171,6 +305,22 @@ def load_run(run: Path, task_name: str | None = None) -> tuple[Task, SequenceMod
         raise RunError(f"{run} holds a {config['task']} model; this command needs a {task_name} model")
     task = load_task(run, config)
     model = SequenceModel(ModelConfig.from_json(config["model"]))
-    weights = Path(run) / (ckpt.BEST if (Path(run) / ckpt.BEST).exists() else ckpt.LAST)
-    ckpt.load_weights(model, weights)
+    _load_best_weights(Path(run), model)
     return task, model.eval(), config
+
+
+def _load_best_weights(run: Path, model: SequenceModel) -> None:
+    """The best weights; the last ones when there are no best, or when the best are damaged (saying so)."""
+    best, last = run / ckpt.BEST, run / ckpt.LAST
+    if not best.exists() and not last.exists():
+        raise RunError(f"{run} holds no trained weights yet ({ckpt.BEST} or {ckpt.LAST}); its training stopped "
+                       "before the first checkpoint: train it again")
+    if best.exists():
+        try:
+            ckpt.load_weights(model, best)
+            return
+        except ckpt.DamagedFile as error:
+            if not last.exists():
+                raise
+            print(f"note: {error}; using {ckpt.LAST} instead", file=sys.stderr)
+    ckpt.load_weights(model, last)

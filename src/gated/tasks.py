@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +24,7 @@ from torch import Tensor
 
 from .data import ADDING_BASELINE_MSE, adding_problem, copy_baseline_cross_entropy, copy_task
 from .data.batching import Batch, bucketed_order, pad
+from .limits import at_least
 from .models import ModelConfig, SequenceModel
 
 LN2 = math.log(2)
@@ -36,10 +38,14 @@ class Task:
     train_defaults: dict = {}
     model_defaults: dict = {}
     options_defaults: dict = {}  # task options, saved in config.json to rebuild the task
+    option_rules: dict = {}  # what each numeric option may be (limits.py), checked by runs.Plan
     vocab = None
 
     def __init__(self, options: dict) -> None:
         self.options = {**self.options_defaults, **{k: v for k, v in options.items() if v is not None}}
+        if self.options.get("data") is not None:
+            # config.json keeps the path resolved, so the run can be evaluated or resumed from any folder.
+            self.options["data"] = os.path.abspath(self.options["data"])
 
     def model_config(self, cell: str, choices: Mapping[str, Any] | None = None) -> ModelConfig:
         """The model for this task: ModelConfig's defaults, then the task's, then ``choices``.
@@ -73,6 +79,9 @@ class Task:
     def use_data(self, path) -> str:
         raise ValueError(f"the {self.name} task makes its own data; --data does not apply to it")
 
+    def check_training(self, batch_size: int) -> None:
+        """Refuse data too small to make one batch of ``batch_size`` (a run on it would take no step)."""
+
     def better(self, a: float, b: float | None) -> bool:
         return b is None or (a > b if self.higher_is_better else a < b)
 
@@ -97,8 +106,11 @@ class Task:
 class TextTask(Task):
     """A task whose model reads text through a vocabulary, so that one can follow it reading."""
 
+    reading_limit = 300  # tokens read by gated explain: a figure and a table stay readable (and quick to draw)
+
     def reading_tokens(self, text: str) -> list[str]:
-        return self.vocab.tokenize(text)
+        """The first ``reading_limit`` tokens of ``text``; ``read`` says how many more there were."""
+        return self.vocab.tokenize(text)[: self.reading_limit]
 
 
 # -- memory tasks --------------------------------------------------------------------------------
@@ -112,6 +124,7 @@ class AddingTask(Task):
     train_defaults = dict(epochs=40, batch_size=64, lr=1e-2)
     model_defaults = dict(hidden_size=64)
     options_defaults = dict(length=100, steps_per_epoch=100)
+    option_rules = dict(length=at_least(2, "so that each half can hold one marker"), steps_per_epoch=at_least(1))
 
     def model_shape(self) -> dict:
         return dict(input_size=2, output_size=1, readout="last")
@@ -149,6 +162,8 @@ class CopyTask(Task):
     train_defaults = dict(epochs=20, batch_size=64, lr=3e-3)
     model_defaults = dict(hidden_size=64, embedding_size=16)
     options_defaults = dict(length=10, delay=20, alphabet=8, steps_per_epoch=100)
+    option_rules = dict(length=at_least(1), delay=at_least(1, "so that there is room for the delimiter"),
+                        alphabet=at_least(1), steps_per_epoch=at_least(1))
 
     def _make(self, n, seed):
         o = self.options
@@ -191,6 +206,7 @@ class SentimentTask(TextTask):
     # readout: "last" reads the final state of each direction; "max" (max over time) is there to try.
     model_defaults = dict(embedding_size=100, bidirectional=True, dropout=0.3, readout="last")
     options_defaults = dict(data=None, max_tokens=300, min_count=2, text_column="text", label_column="label")
+    option_rules = dict(max_tokens=at_least(1), min_count=at_least(1))
 
     def __init__(self, options: dict, vocab=None) -> None:
         super().__init__(options)
@@ -270,7 +286,10 @@ class SentimentTask(TextTask):
         return {"accuracy": correct / total, "loss": loss / total}
 
     def predict(self, model, texts: list[str]) -> Tensor:
-        """Class probabilities (N, labels) for raw texts."""
+        """Class probabilities (N, labels) for raw texts; a text without a single word is refused, not guessed."""
+        for text in texts:
+            if not self.vocab.tokenize(text):
+                raise ValueError(f"the text {text!r} has no words the model can read: give it some words")
         tokens, lengths = pad([self.encode(t) for t in texts])
         with torch.no_grad():
             return model(tokens, lengths)[0].softmax(-1)
@@ -285,8 +304,9 @@ class SentimentTask(TextTask):
             "majority": majority_accuracy(train.labels, test.labels),
         }
 
-    def reading_tokens(self, text: str) -> list[str]:
-        return super().reading_tokens(text)[: self.options["max_tokens"]]  # no more than training showed it
+    @property
+    def reading_limit(self) -> int:
+        return self.options["max_tokens"]  # what the classifier itself reads of a review
 
     def running_prediction(self, model, ids):
         """p(class) had the text ended after each token: every prefix in one padded batch."""
@@ -321,6 +341,7 @@ class CharLMTask(TextTask):
     train_defaults = dict(epochs=2, lr=4e-3)
     model_defaults = dict(hidden_size=256, num_layers=2, embedding_size=32)
     options_defaults = dict(data=None, seq_len=64, ngram_order=5)
+    option_rules = dict(seq_len=at_least(1), ngram_order=at_least(1))
 
     def __init__(self, options: dict, vocab=None) -> None:
         super().__init__(options)
@@ -331,12 +352,24 @@ class CharLMTask(TextTask):
 
     @functools.cached_property
     def texts(self) -> dict[str, str]:
-        from .data.text import load_shakespeare, load_text_file, split_held_out
+        from .data.text import load_shakespeare, load_text_file
 
         text = load_shakespeare() if self.options["data"] is None else load_text_file(self.options["data"])
-        rest, test = split_held_out(text, 0.05)
-        train, validation = split_held_out(rest, 0.05)
-        return {"train": train, "validation": validation, "test": test}
+        return _charlm_splits(text)
+
+    def check_training(self, batch_size: int) -> None:
+        """A text too short for ``batch_size`` streams of seq_len characters is refused, saying how much is needed."""
+        n, train = self.options["seq_len"], self.texts["train"]
+        need = (batch_size + 1) * n  # the windows start up to seq_len - 1 characters in, a new phase each epoch
+        if len(train) >= need and min(len(self.texts[s]) for s in ("validation", "test")) >= 2:
+            return
+        from .data.errors import DataError
+
+        have = sum(len(text) for text in self.texts.values())
+        reason = (f"too little text: --batch-size {batch_size} streams of --seq-len {n} characters need a file of "
+                  f"at least {_charlm_file_size(need):,} characters (a tenth is held out to validate and test), "
+                  f"this one has {have:,}; give more text, or lower --batch-size or --seq-len")
+        raise DataError(self.options["data"] or "the text", reason)
 
     def use_data(self, path) -> str:
         from .data.text import load_text_file
@@ -360,6 +393,7 @@ class CharLMTask(TextTask):
         starts each window from the state the last one ended in and can learn to use
         context longer than a window (truncated backpropagation through time).
         """
+        self.check_training(batch_size)
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
         ids, n = self.ids("train"), self.options["seq_len"]
         start = int(torch.randint(n, (1,), generator=g))  # a new phase each epoch moves the window borders
@@ -375,7 +409,10 @@ class CharLMTask(TextTask):
 
     def scores(self, model, split, batch_size):
         """Bits per character over the whole split, read as parallel streams with the state carried on."""
-        ids, n, streams = self.ids(split), self.options["seq_len"], 32
+        ids, n = self.ids(split), self.options["seq_len"]
+        if len(ids) < 2:
+            raise ValueError(f"the {split} text has {len(ids)} character(s); scoring needs at least 2")
+        streams = min(32, len(ids) - 1)  # a short text is read as fewer streams, each at least one character
         per_stream = (len(ids) - 1) // streams
         inputs = ids[: streams * per_stream].view(streams, per_stream)
         targets = ids[1 : streams * per_stream + 1].view(streams, per_stream)
@@ -394,7 +431,7 @@ class CharLMTask(TextTask):
         return {"name": f"{order}-gram Kneser-Ney", "value": model.bits_per_char(self.texts["test"])}
 
     def generate(self, model, prime: str, length: int, temperature: float, generator=None) -> str:
-        if temperature <= 0:
+        if not 0 < temperature < math.inf:  # NaN fails this too
             raise ValueError(f"temperature must be positive, got {temperature}")
         ids = self.vocab.encode(prime) or [self.vocab.index(self.vocab.UNK)]
         out = []
@@ -414,6 +451,24 @@ class CharLMTask(TextTask):
             probabilities = model(torch.tensor([ids]))[0][0].softmax(-1).numpy()
         given = probabilities[np.arange(len(ids) - 1), ids[1:]]
         return np.concatenate([[np.nan], given]), "next character", None, None
+
+
+def _charlm_splits(text: str) -> dict[str, str]:
+    from .data.text import split_held_out
+
+    rest, test = split_held_out(text, 0.05)
+    train, validation = split_held_out(rest, 0.05)
+    return {"train": train, "validation": validation, "test": test}
+
+
+def _charlm_file_size(train_characters: int) -> int:
+    """The shortest text whose training part has ``train_characters`` and whose held-out parts can be scored."""
+    size = max(2, int(train_characters / 0.9025) - 20)  # the parts are rounded: start below, count up
+    while True:
+        parts = _charlm_splits("x" * size)
+        if len(parts["train"]) >= train_characters and min(len(parts["validation"]), len(parts["test"])) >= 2:
+            return size
+        size += 1
 
 
 TASKS = {t.name: t for t in (SentimentTask, CharLMTask, AddingTask, CopyTask)}

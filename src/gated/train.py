@@ -25,8 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from . import checkpoint as ckpt
-from .models import parameter_count
+from . import limits
 from .data.batching import shard
+from .models import parameter_count
 from .tasks import Task
 
 
@@ -47,6 +48,11 @@ class TrainSettings:
     checkpoint_every: int = 200  # optimizer steps between checkpoints (each epoch end writes one too)
     patience: int | None = None  # stop after this many epochs without a better validation score
     target: float | None = None  # stop once the validation score beats this (a solved problem needs no more)
+
+    def check(self) -> TrainSettings:
+        """ValueError naming the first setting that cannot work; checked before a run writes anything."""
+        limits.check_all(vars(self))  # the one table of what each setting may be
+        return self
 
 
 @dataclass
@@ -107,6 +113,10 @@ class Trainer:
     def save_last(self) -> None:
         if not self.main:
             return
+        # A checkpoint of broken weights would make "resume with a lower --lr" useless: keep the last good one.
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise FloatingPointError(f"the weights stopped being finite by step {self.state.step}; "
+                                     + self._retry_advice())
         optim_tensors, optim_meta = ckpt.optimizer_tensors(self.optimizer)
         tensors = {**ckpt.prefixed("model", self.model.state_dict()), **ckpt.prefixed("optim", optim_tensors),
                    **ckpt.prefixed("carry", dict(enumerate(_as_tuple(self.carry)))), "rng.torch": torch.get_rng_state()}
@@ -118,11 +128,18 @@ class Trainer:
                               {"progress": vars(self.state)})
 
     def resume(self) -> None:
-        tensors, meta = ckpt.load_tensors(self.out / ckpt.LAST)
-        self.model.load_state_dict(ckpt.unprefixed("model", tensors), strict=True)
-        ckpt.restore_optimizer(self.optimizer, ckpt.unprefixed("optim", tensors), meta["optimizer"])
-        torch.set_rng_state(tensors["rng.torch"])
-        self.state = RunState(**meta["progress"])
+        path = self.out / ckpt.LAST
+        tensors, meta = ckpt.load_tensors(path)
+        ckpt.apply_weights(self.model, tensors, path)
+        try:
+            ckpt.restore_optimizer(self.optimizer, ckpt.unprefixed("optim", tensors), meta["optimizer"])
+            torch.set_rng_state(tensors["rng.torch"])
+            self.state = RunState(**meta["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:  # written by something else, or altered
+            raise ckpt.DamagedFile(f"{path} is damaged: its optimizer state or progress cannot be restored "
+                                   f"({type(error).__name__}: {error})") from None
+        for group in self.optimizer.param_groups:  # the checkpoint's own would undo a change made on resume
+            group["weight_decay"] = self.settings.weight_decay
         carried = ckpt.unprefixed("carry", tensors)
         self.carry = tuple(carried[str(i)] for i in range(len(carried))) or None
         if self.carry is not None and len(self.carry) == 1:
@@ -216,9 +233,8 @@ class Trainer:
         self.carry = final if batch.carry else None
         loss = self.task.loss(output, batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss.item()} at step {self.state.step}; lower --lr or --clip and resume"
-            )
+            raise FloatingPointError(f"the loss became {loss.item()} at step {self.state.step}; "
+                                     + self._retry_advice())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.settings.clip:
@@ -226,6 +242,13 @@ class Trainer:
         self.optimizer.step()
         self.state.step += 1
         return loss.item()
+
+    def _retry_advice(self) -> str:
+        """What to do after the loss or weights blew up: resume with gentler settings, or start over with them."""
+        again = f"gated train {self.task.name} --out {self.out}"
+        if (self.out / ckpt.LAST).exists():
+            return f"resume from the last checkpoint with a lower --lr or --clip: {again} --resume --lr ..."
+        return f"no checkpoint was written yet: train again with a lower --lr or --clip: {again} --lr ..."
 
     def _evaluate(self, losses: list[float]) -> float:
         """Score the model on the validation split, keep it if it is the best yet; returns its score."""

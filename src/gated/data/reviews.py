@@ -131,6 +131,8 @@ def load_labelled_texts(
 
 def _read_csv(path: Path, text_column: str, label_column: str) -> list[_Row]:
     content = _read_nonempty(path)
+    # csv's default limit of 131,072 characters per field would refuse a long review that JSON Lines accepts.
+    csv.field_size_limit(max(csv.field_size_limit(), len(content)))
     reader = csv.reader(io.StringIO(content, newline=""))
     try:
         header = next(reader)
@@ -182,6 +184,8 @@ def _parse_json_line(path: Path, line: str, line_number: int) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as error:
         raise DataError(path, f"invalid JSON: {error.msg} (column {error.colno})", line=line_number) from None
+    except RecursionError:  # Python's parser recurses once per level of nesting
+        raise DataError(path, "the JSON is nested too deeply to read", line=line_number) from None
     if not isinstance(record, dict):
         raise DataError(path, f"expected a JSON object, got {type(record).__name__}", line=line_number)
     return record
@@ -194,12 +198,22 @@ def _read_folder(folder: Path, label_names: list[str] | None) -> list[_Row]:
     if not label_folders:
         raise DataError(folder, f"no sub-folders; expected {SUPPORTED}, e.g. pos/ and neg/")
     if label_names is not None:
+        _check_label_folders(folder, label_folders, label_names)
         label_folders = [child for child in label_folders if child.name in label_names]
     rows = []
     for label_folder in label_folders:
         for text_file in sorted(label_folder.glob("*.txt")):
-            rows.append(_Row(read_utf8(text_file), label_folder.name, text_file, None))
+            if text_file.is_file():  # a folder may be called x.txt too
+                rows.append(_Row(read_utf8(text_file), label_folder.name, text_file, None))
     return rows
+
+
+def _check_label_folders(folder: Path, label_folders: list[Path], label_names: list[str]) -> None:
+    """Folders that share no name with the labels asked for hold none of them: name both sides."""
+    found = [child.name for child in label_folders]
+    if not set(found) & set(label_names):
+        raise DataError(folder, f"the sub-folders are {', '.join(found)}, but the labels are "
+                                f"{', '.join(label_names)}; name the sub-folders after the labels")
 
 
 def _read_nonempty(path: Path) -> str:

@@ -83,6 +83,8 @@ def load_text_file(path: str | os.PathLike) -> str:
     nothing but white space in it.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "this is a folder; give one text file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     text = read_utf8(path)
