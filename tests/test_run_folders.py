@@ -164,12 +164,13 @@ def test_resume_applies_learning_rate_clipping_and_limits(run, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["adding", "--hidden", "8"], "hidden_size cannot change on resume"),
-    (["adding", "--model", "lstm"], "cell cannot change on resume: this run has 'gru'"),
-    (["adding", "--length", "20"], "length cannot change on resume"),
-    (["adding", "--batch-size", "8"], "batch_size cannot change on resume"),
-    (["adding", "--seed", "7"], "seed cannot change on resume"),
-    (["copy"], "holds a adding run, not copy"),
+    # Named by the flag the user typed, not by the setting's name inside config.json.
+    (["adding", "--hidden", "8"], "--hidden cannot change on resume"),
+    (["adding", "--model", "lstm"], "--model cannot change on resume: this run has 'gru'"),
+    (["adding", "--length", "20"], "--length cannot change on resume"),
+    (["adding", "--batch-size", "8"], "--batch-size cannot change on resume"),
+    (["adding", "--seed", "7"], "--seed cannot change on resume"),
+    (["copy"], "holds a run of the adding task, not copy"),
 ])
 def test_resume_refuses_what_the_checkpoint_cannot_follow(run, capsys, argv, message):
     before = (run / ckpt.CONFIG).read_text()

@@ -64,7 +64,7 @@ def test_train_resume_and_load_a_run(tmp_path):
     task, model, config = runs.load_run(out, "adding")
     assert task.options["length"] == 6 and model.config.cell == "gru" and model.config.hidden_size == 4
     assert not model.training
-    with pytest.raises(RunError, match="holds a adding model; this command needs a charlm model"):
+    with pytest.raises(RunError, match="holds a model of the adding task; this command needs one of the charlm task"):
         runs.load_run(out, "charlm")
 
 

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 MODEL_FLAG_TASKS = {"readout": {"sentiment"}, "embedding_size": {"sentiment", "charlm", "copy"},
                     "bidirectional": {"sentiment", "adding"}}
 # Flags whose name is not their setting's.
-FLAG_NAMES = {"hidden_size": "--hidden", "num_layers": "--layers", "embedding_size": "--embedding"}
+FLAG_NAMES = {"cell": "--model", "hidden_size": "--hidden", "num_layers": "--layers", "embedding_size": "--embedding"}
 
 
 def flag(name: str) -> str:
@@ -234,9 +234,12 @@ def cmd_train(args) -> int:
             raise CommandError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.resume:  # what was given either applies to the run or is refused by name, never dropped
-        outcome = runs.resume(args.out, args.quiet, task=args.task, cell=args.model,
-                              options=_given(args, TASK_OPTIONS), model=_given(args, MODEL_CHOICES),
-                              **_given(args, TRAIN_CHOICES))
+        try:
+            outcome = runs.resume(args.out, args.quiet, task=args.task, cell=args.model,
+                                  options=_given(args, TASK_OPTIONS), model=_given(args, MODEL_CHOICES),
+                                  **_given(args, TRAIN_CHOICES))
+        except runs.FixedSetting as error:
+            raise CommandError(error.describe(flag)) from error
     else:
         outcome = runs.train(_plan(args), args.out, args.quiet)
     return _report(outcome, args)

@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,19 @@ TRAIN_CHOICES = tuple(f.name for f in fields(TrainSettings))
 
 class RunError(Exception):
     """A run folder that cannot be used as asked: missing, in use, already taken, damaged, or of another task."""
+
+
+class FixedSetting(RunError):
+    """A setting given on resume that differs from the run's own, which its checkpoint cannot follow."""
+
+    def __init__(self, what: str, name: str, stored: Any, given: Any) -> None:
+        self.what, self.name, self.stored, self.given = what, name, stored, given
+        super().__init__(self.describe())
+
+    def describe(self, spell: Callable[[str], str] = str) -> str:
+        """The message, with the setting named by ``spell`` (the command passes its flag names)."""
+        return (f"the {self.what} {spell(self.name)} cannot change on resume: this run has {self.stored!r}, "
+                f"not {self.given!r}; to change it, train a new run in another folder")
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,7 @@ def resume(out: Path, quiet: bool = False, task: str | None = None, cell: str | 
 def _refuse_changes(out: Path, config: dict, task: str | None, cell: str | None, options: Mapping[str, Any],
                     model: Mapping[str, Any], training: Mapping[str, Any]) -> None:
     if task is not None and task != config["task"]:
-        raise RunError(f"{out} holds a {config['task']} run, not {task}: resume it as "
+        raise RunError(f"{out} holds a run of the {config['task']} task, not {task}: resume it as "
                        f"'gated train {config['task']} --out {out} --resume'")
     model = {**model, "cell": cell}
     fixed = [("task option", config["options"], options), ("model setting", config["model"], model),
@@ -168,8 +181,7 @@ def _refuse_changes(out: Path, config: dict, task: str | None, cell: str | None,
     for what, stored, given in fixed:
         for name, value in given.items():
             if value is not None and not _same(name, value, stored.get(name)):
-                raise RunError(f"the {what} {name} cannot change on resume: this run has {stored.get(name)!r}, "
-                               f"not {value!r}; to change it, train a new run in another folder")
+                raise FixedSetting(what, name, stored.get(name), value)
 
 
 def _same(name: str, given: Any, stored: Any) -> bool:
@@ -302,7 +314,8 @@ def load_run(run: Path, task_name: str | None = None) -> tuple[Task, SequenceMod
     """A trained run's task and model (best weights, else the last ones), in eval mode, and its config."""
     config = read_config(run)
     if task_name is not None and config["task"] != task_name:
-        raise RunError(f"{run} holds a {config['task']} model; this command needs a {task_name} model")
+        raise RunError(f"{run} holds a model of the {config['task']} task; "
+                       f"this command needs one of the {task_name} task")
     task = load_task(run, config)
     model = SequenceModel(ModelConfig.from_json(config["model"]))
     _load_best_weights(Path(run), model)
