@@ -113,3 +113,31 @@ def test_a_second_kind_cannot_take_a_registered_name():
         kinds.register(impostor)
     with pytest.raises(TypeError, match="not registered"):
         pickle.dumps(impostor)
+
+
+def test_a_kind_with_weights_and_an_input_projection_of_its_own():
+    # A leaky cell whose input share is normalised per step and scaled by a learnt gain per row:
+    # the gain is an extra weight, the normalisation its own projection.
+    def project(x, w):
+        raw = F.linear(x, w.w_ih)
+        return F.layer_norm(raw, raw.shape[-1:]) * w.extras["gain"] + w.b_ih
+
+    kind = kinds.register(kinds.CellKind(
+        name="TEST_NORMED_LEAKY", family="normed-leaky", rows=("leak", "candidate"), states=("hidden",),
+        gates=("leak",), shown=("leak", "hidden"), step=_leaky_step,
+        extras=(kinds.Extra("gain", "gates", init=1.0),), project=project,
+    ))
+    torch.manual_seed(0)
+    module = RecurrentBase(kind, 3, 4, bidirectional=True)
+    assert module.gain_l0.shape == (8,) and bool((module.gain_l0_reverse == 1).all())  # init as described
+    with torch.no_grad():
+        module.gain_l0.uniform_(0.5, 2)
+    x = torch.randn(5, 2, 3)
+    w = module.layer_weights(0)
+    h, outputs = torch.zeros(2, 4), []
+    for x_t in x:
+        h = leaky_cell(project(x_t, w), h, w.w_hh, w.b_hh).hidden
+        outputs.append(h)
+    torch.testing.assert_close(module(x)[0][..., :4], torch.stack(outputs))
+    module(x)[0].sum().backward()
+    assert module.gain_l0.grad.abs().sum() > 0 and module.gain_l0_reverse.grad.abs().sum() > 0

@@ -97,3 +97,35 @@ def gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None)
     candidate = torch.tanh(x_n + reset * h_n)
     new_hidden = (1 - update) * candidate + update * hidden
     return GRUStep(reset, update, candidate, new_hidden)
+
+
+def peephole_lstm_cell(
+    x_gates: Tensor,
+    hidden: Tensor,
+    cell: Tensor,
+    w_hh: Tensor,
+    b_hh: Tensor | None,
+    w_ci: Tensor,
+    w_cf: Tensor,
+    w_co: Tensor,
+) -> LSTMStep:
+    """An LSTM step whose gates also look at the cell state (Gers, Schraudolph and Schmidhuber 2002).
+
+    The guide's seven steps, with one change: the input and forget gates see the
+    previous cell state, and the output gate the new one, each through one
+    weight per unit ("peepholes", ``w_ci``, ``w_cf``, ``w_co``), so a gate can
+    act on what the memory holds rather than only on what the hidden state shows:
+
+        i = σ(W_i x + U_i h + w_ci ⊙ c_prev + b_i)     f = σ(W_f x + U_f h + w_cf ⊙ c_prev + b_f)
+        g = tanh(W_g x + U_g h + b_g)                  c = f ⊙ c_prev + i ⊙ g
+        o = σ(W_o x + U_o h + w_co ⊙ c + b_o)          h = o ⊙ tanh(c)
+    """
+    combined = x_gates + F.linear(hidden, w_hh, b_hh)
+    i, f, g, o = combined.chunk(4, dim=-1)
+    forget = torch.sigmoid(f + w_cf * cell)
+    input = torch.sigmoid(i + w_ci * cell)
+    candidate = torch.tanh(g)
+    new_cell = forget * cell + input * candidate
+    output = torch.sigmoid(o + w_co * new_cell)  # the output gate peeks at the new cell state
+    new_hidden = output * torch.tanh(new_cell)
+    return LSTMStep(input, forget, candidate, output, new_cell, new_hidden)

@@ -1,4 +1,4 @@
-"""The cells gated ships, each described once: tanh and relu RNN, LSTM, GRU.
+"""The cells gated ships, each described once: tanh and relu RNN, LSTM, GRU, peephole LSTM.
 
 A :class:`CellKind` says what a cell is called, how its gates sit in the
 weight rows, what it carries from step to step, how one step is computed (the
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, rnn_cell
+from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, peephole_lstm_cell, rnn_cell
 from .engines.fused_cells import GRU_KERNELS, LSTM_KERNELS, RNN_RELU_KERNELS, RNN_TANH_KERNELS
-from .engines.spec import KINDS, CellKind, StepFunction, register
+from .engines.spec import KINDS, CellKind, Extra, StepFunction, register
 
-__all__ = ["CellKind", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU"]
+__all__ = ["CellKind", "Extra", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "PEEPHOLE_LSTM"]
 
 
 def _step(cell, result: type) -> StepFunction:
@@ -64,4 +64,13 @@ GRU = register(CellKind(
     shown=("reset", "update", "hidden"),
     step=_step(lambda x, h, w: gru_cell(x, h, w.w_hh, w.b_hh), GRUStep),
     kernels=GRU_KERNELS, native="gru", torch_twins=(nn.GRU, nn.GRUCell),
+))
+# The LSTM with peepholes: torch's LSTM weights, plus one peephole weight per unit for each of
+# the three sigmoid gates. No fused kernels or torch op yet: it runs on the reference engine.
+PEEPHOLE_LSTM = register(CellKind(
+    name="PEEPHOLE_LSTM", family="peephole-lstm",
+    rows=LSTM.rows, states=LSTM.states, gates=LSTM.gates, shown=LSTM.shown,
+    extras=(Extra("weight_ci", "hidden"), Extra("weight_cf", "hidden"), Extra("weight_co", "hidden")),
+    step=_step(lambda x, h, c, w: peephole_lstm_cell(x, h, c, w.w_hh, w.b_hh, w.extras["weight_ci"],
+                                                     w.extras["weight_cf"], w.extras["weight_co"]), LSTMStep),
 ))

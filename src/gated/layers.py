@@ -88,6 +88,8 @@ class RecurrentBase(nn.Module):
                     shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
                 if self.proj_size:
                     shapes["weight_hr"] = (self.proj_size, self.hidden_size)
+                for extra in self.kind.extras:  # after torch's own, so a torch state_dict still lines up
+                    shapes[extra.name] = (gates if extra.size == "gates" else self.hidden_size,)
                 names = [name + suffix for name in shapes]
                 for name, shape in zip(names, shapes.values()):
                     self.register_parameter(name, nn.Parameter(empty(shape, **factory)))
@@ -114,9 +116,10 @@ class RecurrentBase(nn.Module):
 
     def layer_weights(self, layer: int, direction: int = 0) -> LayerWeights:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        return LayerWeights(
-            *(getattr(self, name + suffix, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
-        )
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        torch_five = (getattr(self, name + suffix, None) for name in names)
+        extras = {extra.name: getattr(self, extra.name + suffix) for extra in self.kind.extras}
+        return LayerWeights(*torch_five, extras)
 
     def spec(self) -> StackSpec:
         """What an engine runs: the cell kind, sizes and the weights as they are now."""
@@ -130,6 +133,11 @@ class RecurrentBase(nn.Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
+        for layer in self.spec().layers:  # a cell's own weights that start at a constant (a norm's gain at 1)
+            for weights in layer:
+                for extra in self.kind.extras:
+                    if extra.init is not None:
+                        nn.init.constant_(weights.extras[extra.name], extra.init)
 
     def _apply(self, fn, recurse=True):
         result = super()._apply(fn, recurse)
@@ -384,6 +392,8 @@ class LSTM(RecurrentBase):
     recommend 1.0. The default, None, keeps torch's initialisation.
     """
 
+    cell_kind = kinds.LSTM
+
     def __init__(
         self,
         input_size: int,
@@ -402,7 +412,7 @@ class LSTM(RecurrentBase):
     ) -> None:
         self.forget_bias = _check_forget_bias(forget_bias, bias)
         super().__init__(
-            kinds.LSTM, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size, device, dtype, engine,
         )
 
@@ -417,11 +427,32 @@ class LSTM(RecurrentBase):
     def _split_hx(self, hx) -> tuple[Tensor, ...]:
         if not isinstance(hx, (tuple, list)):
             raise TypeError(
-                f"LSTM: hx must be a tuple (h_0, c_0) of hidden and cell state, got {type(hx).__name__}"
+                f"{self._name}: hx must be a tuple (h_0, c_0) of hidden and cell state, got {type(hx).__name__}"
             )
         if len(hx) != 2:
-            raise RuntimeError(f"LSTM: lstm expects two hidden states (h_0, c_0), got {len(hx)}")
-        return tuple(checks.check_tensor(f"hx[{i}]", h, "LSTM") for i, h in enumerate(hx))
+            raise RuntimeError(f"{self._name}: lstm expects two hidden states (h_0, c_0), got {len(hx)}")
+        return tuple(checks.check_tensor(f"hx[{i}]", h, self._name) for i, h in enumerate(hx))
+
+
+class PeepholeLSTM(LSTM):
+    """An LSTM whose gates also see the cell state (Gers, Schraudolph and Schmidhuber 2002).
+
+    ``i = σ(W_i x + U_i h + w_ci ⊙ c_prev + b_i)``, ``f`` likewise with ``w_cf``,
+    ``o = σ(W_o x + U_o h + w_co ⊙ c + b_o)`` with the new cell state; the rest is the
+    LSTM (``cells.peephole_lstm_cell``). Arguments as ``gated.LSTM`` without ``proj_size``.
+    Parameters: ``torch.nn.LSTM``'s, under the same names (a trained LSTM's state_dict loads
+    with ``strict=False``), plus ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}``,
+    one value per unit. It runs on the reference engine (no fused kernels yet).
+    """
+
+    cell_kind = kinds.PEEPHOLE_LSTM
+
+    def __init__(self, *args, **kwargs) -> None:
+        proj_size = kwargs.get("proj_size", args[7] if len(args) > 7 else 0)
+        if proj_size:
+            raise ValueError("PeepholeLSTM has no projection: proj_size must be 0 (the peepholes weigh the "
+                             "full cell state, which a projection would not keep)")
+        super().__init__(*args, **kwargs)
 
 
 class GRU(RecurrentBase):

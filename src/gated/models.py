@@ -1,6 +1,6 @@
 """Whole models around a gated layer: input -> RNN / LSTM / GRU -> head.
 
-One class covers every task, so that ``--model rnn|lstm|gru`` swaps the cell
+One class covers every task, so that ``--model rnn|lstm|gru|...`` swaps the cell
 and nothing else. Its ``ModelConfig`` is plain JSON, stored beside the
 weights, so a checkpoint rebuilds its model without running any code.
 """
@@ -13,15 +13,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .layers import GRU, LSTM, RNN
+from .layers import GRU, LSTM, RNN, PeepholeLSTM
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "peephole-lstm": PeepholeLSTM}
 READOUTS = ("last", "max", "every")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str  # rnn | lstm | gru
+    cell: str  # a key of CELLS: rnn | lstm | gru | peephole-lstm
     output_size: int  # classes, vocabulary size, or 1 for regression
     readout: str  # last: the last real step; max: max over time; every: one output per step
     vocab_size: int = 0  # > 0: token ids in, through an embedding
@@ -66,7 +66,7 @@ class SequenceModel(nn.Module):
         else:
             self.embedding = None
             features = c.input_size
-        extra = {"forget_bias": c.forget_bias} if c.cell == "lstm" else {}
+        extra = {"forget_bias": c.forget_bias} if issubclass(CELLS[c.cell], LSTM) else {}
         self.rnn = CELLS[c.cell](
             features, c.hidden_size, num_layers=c.num_layers, batch_first=True,
             dropout=c.dropout if c.num_layers > 1 else 0.0, bidirectional=c.bidirectional, **extra,

@@ -104,9 +104,9 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
     lens = np.full(layer_input.size(1), steps, dtype=np.int64) if lengths is None else lengths.cpu().to(torch.int64).numpy()
     x = _reverse_in_time(layer_input, lengths) if reverse else layer_input
     kw = kernel_weights(kernels, w)
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *start, *kw))
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *start, *kw.torch_weights()))
     if grad:
-        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, x, *kw, *start)
+        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, x, *kw.torch_weights(), *start)
         final, saved = tuple(rest[: len(start)]), tuple(rest[len(start) :])
     else:
         out, final, saved = kernels.forward(x, kw, start, lens, save=record)
@@ -126,7 +126,7 @@ class _FusedDirection(torch.autograd.Function):
         w = LayerWeights(w_ih, w_hh, b_ih, b_hh, w_hr)
         out, final, saved = kernels.forward(x, w, start, lens, save=True)
         ctx.kernels, ctx.kind, ctx.lens, ctx.states = kernels, kind, lens, len(start)
-        ctx.save_for_backward(x, *w, *start, out, *saved)
+        ctx.save_for_backward(x, *w.torch_weights(), *start, out, *saved)
         ctx.mark_non_differentiable(*saved)
         return (out, *final, *saved)
 
@@ -140,12 +140,12 @@ class _FusedDirection(torch.autograd.Function):
             grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[3:])
         else:
             grads = ctx.kernels.backward(x, w, start, out, saved, d_out, d_final, ctx.lens)
-        return (None, None, None, grads.x, *grads.weights, *grads.start)
+        return (None, None, None, grads.x, *grads.weights.torch_weights(), *grads.start)
 
 
 def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_final, needs) -> Gradients:
     """The gradients of one fused direction, computed through the reference cells so that they have a graph."""
-    inputs = (x, *w, *start)
+    inputs = (x, *w.torch_weights(), *start)
     wanted = [i for i, (t, need) in enumerate(zip(inputs, needs)) if need and t is not None]
     with torch.enable_grad():
         mask = step_mask(torch.from_numpy(lens), x.size(0)).unsqueeze(-1)

@@ -42,7 +42,8 @@ def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record
 
 def _reference_direction(spec: StackSpec, weights: LayerWeights, layer_input, start: State, lengths, mask,
                          reverse: bool, record: bool):
-    xp = F.linear(layer_input, weights.w_ih, weights.b_ih)
+    project = spec.kind.project
+    xp = project(layer_input, weights) if project else F.linear(layer_input, weights.w_ih, weights.b_ih)
     return run_direction(bind(spec.kind, weights), xp, start, mask, lengths, reverse, record)
 
 

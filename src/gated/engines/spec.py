@@ -11,7 +11,9 @@ kinds gated ships are in ``kinds.py``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -22,13 +24,22 @@ State = tuple[Tensor, ...]  # in the order of the cell kind's ``states``: (h,), 
 
 
 class LayerWeights(NamedTuple):
-    """One layer and direction's weights, in torch's order (``torch.nn.LSTM``'s ``_flat_weights``)."""
+    """One layer and direction's weights: torch's five (``torch.nn.LSTM``'s order), then any the cell adds."""
 
     w_ih: Tensor
     w_hh: Tensor
     b_ih: Tensor | None
     b_hh: Tensor | None
     w_hr: Tensor | None  # the LSTM's projection (proj_size > 0)
+    extras: Mapping[str, Tensor] = MappingProxyType({})  # a cell kind's own (peepholes, norms), by name
+
+    def torch_weights(self) -> tuple[Tensor | None, ...]:
+        """The five that torch's kernels (and the fused ones) take, in their order."""
+        return self[:5]
+
+    def tensors(self) -> list[Tensor]:
+        """Every weight there is, torch's first."""
+        return [w for w in self.torch_weights() if w is not None] + list(self.extras.values())
 
 
 class Forward(NamedTuple):
@@ -76,6 +87,17 @@ class Kernels:
 
 # (input's share of the gates, state in `states` order, the layer's weights) -> the step's named tuple
 StepFunction = Callable[[Tensor, tuple[Tensor, ...], LayerWeights], NamedTuple]
+# (a layer's input for all steps (T, B, I), its weights) -> the input's share of the gates, (T, B, rows * H)
+Projection = Callable[[Tensor, LayerWeights], Tensor]
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A weight a cell adds to torch's, one per layer and direction (named ``{name}_l0``, like torch's)."""
+
+    name: str
+    size: str  # "hidden": one value per unit; "gates": one per row of W_ih
+    init: float | None = None  # a constant (1 for a norm's gain, 0 for its bias); None: uniform like the rest
 
 
 @dataclass(frozen=True)
@@ -87,6 +109,8 @@ class CellKind:
     gates: tuple[str, ...]  # the sigmoid gates, each in (0, 1)
     shown: tuple[str, ...]  # what an explanation draws, in the guide's order
     step: StepFunction  # one time step (``cells.py``); its named tuple's fields are what a trace records
+    extras: tuple[Extra, ...] = ()  # weights beyond torch's five (peepholes, layer norms)
+    project: Projection | None = None  # the input's share of the gates; None: W_ih x + b_ih
     kernels: Kernels | None = None  # the fused engine's implementation, if any
     native: str | None = None  # torch's own kernel (``torch._VF.<native>``), if any
     torch_twins: tuple[type, type] | None = None  # torch.nn's (module over time, one-step cell), if any
@@ -153,7 +177,7 @@ class StackSpec:
 
     def flat_weights(self) -> list[Tensor]:
         """Every weight in torch's order: layer by layer, direction by direction, absent ones left out."""
-        return [w for layer in self.layers for direction in layer for w in direction if w is not None]
+        return [w for layer in self.layers for direction in layer for w in direction.tensors()]
 
     def needs_grad(self, x: Tensor, state=()) -> bool:
         """Will autograd want gradients of this call (input, state or any weight)?"""
