@@ -5,8 +5,23 @@ modules, ``trace.py`` for reading gates over time.
 """
 
 from .cell_modules import GRUCell, LSTMCell, RNNCell
-from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, peephole_lstm_cell, rnn_cell
-from .layers import GRU, LSTM, RNN, PeepholeLSTM
+from .cells import (
+    GRUStep,
+    LayerNormLSTMStep,
+    LSTMStep,
+    MinGRUStep,
+    MinLSTMStep,
+    RNNStep,
+    gru_cell,
+    layer_norm_gru_cell,
+    layer_norm_lstm_cell,
+    lstm_cell,
+    min_gru_cell,
+    min_lstm_cell,
+    peephole_lstm_cell,
+    rnn_cell,
+)
+from .layers import GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, MinGRU, MinLSTM, PeepholeLSTM
 from .trace import Trace, gradient_through_time
 
 __version__ = "0.1.0"
@@ -14,4 +29,6 @@ __version__ = "0.1.0"
 __all__ = [
     "RNN", "LSTM", "GRU", "PeepholeLSTM", "RNNCell", "LSTMCell", "GRUCell", "Trace", "gradient_through_time",
     "RNNStep", "LSTMStep", "GRUStep", "rnn_cell", "lstm_cell", "gru_cell", "peephole_lstm_cell",
+    "LayerNormLSTM", "LayerNormGRU", "LayerNormLSTMStep", "layer_norm_lstm_cell", "layer_norm_gru_cell",
+    "MinGRU", "MinLSTM", "MinGRUStep", "MinLSTMStep", "min_gru_cell", "min_lstm_cell",
 ]

@@ -1,4 +1,5 @@
-"""The cells gated ships, each described once: tanh and relu RNN, LSTM, GRU, peephole LSTM.
+"""The cells gated ships, each described once: tanh and relu RNN, LSTM, GRU, peephole LSTM,
+layer-normalised LSTM and GRU.
 
 A :class:`CellKind` says what a cell is called, how its gates sit in the
 weight rows, what it carries from step to step, how one step is computed (the
@@ -17,11 +18,30 @@ from __future__ import annotations
 
 from torch import nn
 
-from .cells import GRUStep, LSTMStep, RNNStep, gru_cell, lstm_cell, peephole_lstm_cell, rnn_cell
+from .cells import (
+    GRUStep,
+    LayerNormLSTMStep,
+    LSTMStep,
+    MinGRUStep,
+    MinLSTMStep,
+    RNNStep,
+    gru_cell,
+    layer_norm_gru_cell,
+    layer_norm_input,
+    layer_norm_lstm_cell,
+    lstm_cell,
+    min_gru_cell,
+    min_gru_sequence,
+    min_lstm_cell,
+    min_lstm_sequence,
+    peephole_lstm_cell,
+    rnn_cell,
+)
 from .engines.fused_cells import GRU_KERNELS, LSTM_KERNELS, RNN_RELU_KERNELS, RNN_TANH_KERNELS
 from .engines.spec import KINDS, CellKind, Extra, StepFunction, register
 
-__all__ = ["CellKind", "Extra", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "PEEPHOLE_LSTM"]
+__all__ = ["CellKind", "Extra", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "PEEPHOLE_LSTM",
+           "LAYER_NORM_LSTM", "LAYER_NORM_GRU", "MIN_GRU", "MIN_LSTM"]
 
 
 def _step(cell, result: type) -> StepFunction:
@@ -73,4 +93,40 @@ PEEPHOLE_LSTM = register(CellKind(
     extras=(Extra("weight_ci", "hidden"), Extra("weight_cf", "hidden"), Extra("weight_co", "hidden")),
     step=_step(lambda x, h, c, w: peephole_lstm_cell(x, h, c, w.w_hh, w.b_hh, w.extras["weight_ci"],
                                                      w.extras["weight_cf"], w.extras["weight_co"]), LSTMStep),
+))
+# Layer-normalised LSTM and GRU (Ba, Kiros and Hinton 2016): torch's weights, plus each norm's
+# gain and bias as extras. The input's norm runs over all steps at once, in ``project``, since
+# it does not depend on the state. No fused kernels or torch op: the reference engine runs them.
+LAYER_NORM_LSTM = register(CellKind(
+    name="LAYER_NORM_LSTM", family="ln-lstm",
+    rows=LSTM.rows, states=LSTM.states, gates=LSTM.gates, shown=LSTM.shown,
+    extras=(Extra("ln_weight_ih", "gates", init=1.0), Extra("ln_bias_ih", "gates", init=0.0),
+            Extra("ln_weight_hh", "gates", init=1.0), Extra("ln_bias_hh", "gates", init=0.0),
+            Extra("ln_weight_c", "hidden", init=1.0), Extra("ln_bias_c", "hidden", init=0.0)),
+    project=lambda x, w: layer_norm_input(x, w.w_ih, w.b_ih, w.extras["ln_weight_ih"], w.extras["ln_bias_ih"]),
+    step=_step(lambda x, h, c, w: layer_norm_lstm_cell(
+        x, h, c, w.w_hh, w.b_hh, w.extras["ln_weight_hh"], w.extras["ln_bias_hh"],
+        w.extras["ln_weight_c"], w.extras["ln_bias_c"]), LayerNormLSTMStep),
+))
+# haste's norms have a gain and no bias: torch's b_ih and b_hh, after the norms, are the biases.
+LAYER_NORM_GRU = register(CellKind(
+    name="LAYER_NORM_GRU", family="ln-gru",
+    rows=GRU.rows, states=GRU.states, gates=GRU.gates, shown=GRU.shown,
+    extras=(Extra("ln_weight_ih", "gates", init=1.0), Extra("ln_weight_hh", "gates", init=1.0)),
+    project=lambda x, w: layer_norm_input(x, w.w_ih, w.b_ih, w.extras["ln_weight_ih"], None),
+    step=_step(lambda x, h, w: layer_norm_gru_cell(x, h, w.w_hh, w.b_hh, w.extras["ln_weight_hh"]), GRUStep),
+))
+# minGRU and minLSTM (Feng et al. 2024): gates of the input only, so no W_hh or b_hh
+# (``recurrent=False``) and the whole sequence runs as one parallel scan (``sequence``).
+MIN_GRU = register(CellKind(
+    name="MIN_GRU", family="min-gru", rows=("update", "candidate"), states=("hidden",),
+    gates=("update",), shown=("update", "hidden"),
+    step=_step(lambda x, h, w: min_gru_cell(x, h), MinGRUStep),
+    recurrent=False, sequence=min_gru_sequence,
+))
+MIN_LSTM = register(CellKind(
+    name="MIN_LSTM", family="min-lstm", rows=("forget", "input", "candidate"), states=("hidden",),
+    gates=("forget", "input"), shown=("forget", "input", "hidden"),
+    step=_step(lambda x, h, w: min_lstm_cell(x, h), MinLSTMStep),
+    recurrent=False, sequence=min_lstm_sequence,
 ))

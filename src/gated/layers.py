@@ -86,6 +86,8 @@ class RecurrentBase(nn.Module):
                 shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, out)}
                 if self.bias:
                     shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
+                if not self.kind.recurrent:  # gates that read the input only: no W_hh, no b_hh
+                    shapes = {name: shape for name, shape in shapes.items() if not name.endswith("_hh")}
                 if self.proj_size:
                     shapes["weight_hr"] = (self.proj_size, self.hidden_size)
                 for extra in self.kind.extras:  # after torch's own, so a torch state_dict still lines up
@@ -458,6 +460,8 @@ class PeepholeLSTM(LSTM):
 class GRU(RecurrentBase):
     """Gated recurrent unit; drop-in for ``torch.nn.GRU``."""
 
+    cell_kind = kinds.GRU
+
     def __init__(
         self,
         input_size: int,
@@ -475,7 +479,7 @@ class GRU(RecurrentBase):
     ) -> None:
         _reject_proj_size(unsupported)
         super().__init__(
-            kinds.GRU, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             0, device, dtype, engine,
         )
 
@@ -502,3 +506,95 @@ def _set_forget_bias(b_ih: Tensor, b_hh: Tensor, hidden_size: int, value: float)
     with torch.no_grad():
         b_ih[forget_rows] = value
         b_hh[forget_rows] = 0.0
+
+
+class LayerNormLSTM(LSTM):
+    """An LSTM with layer normalisation (Ba, Kiros and Hinton 2016).
+
+    ``i, f, g, o = LN_x(W_ih x) + LN_h(W_hh h) + b``, ``c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g)``,
+    ``h = σ(o) ⊙ tanh(LN_c(c))`` (``cells.layer_norm_lstm_cell``); the cell state is carried
+    un-normalised. Arguments as ``gated.LSTM`` without ``proj_size``. Parameters:
+    ``torch.nn.LSTM``'s under the same names (a trained LSTM's state_dict loads with
+    ``strict=False``; ``b = bias_ih + bias_hh`` is added after the norms), plus each norm's gain
+    and bias: ``ln_weight_ih_l{k}``, ``ln_bias_ih_l{k}``, ``ln_weight_hh_l{k}``,
+    ``ln_bias_hh_l{k}`` (one per gate row), ``ln_weight_c_l{k}``, ``ln_bias_c_l{k}`` (one per unit).
+    A trace adds ``cell_normalized``. It runs on the reference engine (no fused kernels yet).
+    """
+
+    cell_kind = kinds.LAYER_NORM_LSTM
+
+    def __init__(self, *args, **kwargs) -> None:
+        proj_size = kwargs.get("proj_size", args[7] if len(args) > 7 else 0)
+        if proj_size:
+            raise ValueError("LayerNormLSTM has no projection: proj_size must be 0 (LN_c normalises the full "
+                             "cell state that h reads, which a projection would shrink)")
+        super().__init__(*args, **kwargs)
+
+
+class LayerNormGRU(GRU):
+    """A GRU with layer normalisation, as haste defines it (``cells.layer_norm_gru_cell``).
+
+    ``r = σ(LN_x(W_ih x)_r + b_ir + LN_h(W_hh h)_r + b_hr)``, ``z`` likewise,
+    ``n = tanh(LN_x(W_ih x)_n + b_in + r ⊙ (LN_h(W_hh h)_n + b_hn))``, ``h = (1 - z) ⊙ n + z ⊙ h_prev``.
+    Arguments as ``gated.GRU``. Parameters: ``torch.nn.GRU``'s under the same names (a trained
+    GRU's state_dict loads with ``strict=False``), plus the norms' gains ``ln_weight_ih_l{k}`` and
+    ``ln_weight_hh_l{k}``, one per gate row (haste's norms have no bias of their own: torch's
+    biases follow them). It runs on the reference engine (no fused kernels yet).
+    """
+
+    cell_kind = kinds.LAYER_NORM_GRU
+
+
+class _InputGated(RecurrentBase):
+    """What MinGRU and MinLSTM share: ``gated.GRU``'s arguments, and only ``weight_ih``/``bias_ih`` per layer."""
+
+    cell_kind: CellKind
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        engine: str = "auto",
+    ) -> None:
+        super().__init__(
+            self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            0, device, dtype, engine,
+        )
+
+
+class MinGRU(_InputGated):
+    """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"): a GRU whose gate reads the input only.
+
+    ``z = σ(W_z x + b_z)``, ``h̃ = W_h x + b_h``, ``h = (1 - z) ⊙ h_prev + z ⊙ h̃``
+    (``cells.min_gru_cell``; z weighs the new value, as in the paper). The candidate is
+    linear, as in the paper's main equations: the paper's positive ``g(h̃)`` serves its
+    log-space scan, and the scan here (``engines/scan.py``) works in the linear domain, in
+    chunks, within 1e-6 of the step-by-step loop in float32. A whole sequence (forward,
+    trace, training) runs as that parallel scan; ``stream()`` runs step by step.
+    Arguments as ``gated.GRU``. Parameters per layer: ``weight_ih_l{k}`` (rows: update,
+    candidate) and ``bias_ih_l{k}``; there is no ``weight_hh``. Engine: reference only.
+    """
+
+    cell_kind = kinds.MIN_GRU
+
+
+class MinLSTM(_InputGated):
+    """minLSTM (Feng et al. 2024): forget and input gates of the input only, normalised to add to 1.
+
+    ``f = σ(W_f x + b_f)``, ``i = σ(W_i x + b_i)``, ``h̃ = W_h x + b_h``,
+    ``h = f / (f + i) ⊙ h_prev + i / (f + i) ⊙ h̃`` (``cells.min_lstm_cell``; a trace also
+    records the two shares as ``forget_share`` and ``input_share``). No cell state: the state
+    is h alone, as for ``MinGRU``. Linear candidate and parallel scan as in ``MinGRU``.
+    Arguments as ``gated.GRU``. Parameters per layer: ``weight_ih_l{k}`` (rows: forget,
+    input, candidate) and ``bias_ih_l{k}``. Engine: reference only.
+    """
+
+    cell_kind = kinds.MIN_LSTM

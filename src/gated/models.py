@@ -13,15 +13,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .layers import GRU, LSTM, RNN, PeepholeLSTM
+from .layers import GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, MinGRU, MinLSTM, PeepholeLSTM
 
-CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "peephole-lstm": PeepholeLSTM}
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "peephole-lstm": PeepholeLSTM,
+         "ln-lstm": LayerNormLSTM, "ln-gru": LayerNormGRU}
+CELLS |= {"min-gru": MinGRU, "min-lstm": MinLSTM}
 READOUTS = ("last", "max", "every")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str  # a key of CELLS: rnn | lstm | gru | peephole-lstm
+    cell: str  # a key of CELLS: rnn | lstm | gru | peephole-lstm | ln-lstm | ln-gru | min-gru | min-lstm
     output_size: int  # classes, vocabulary size, or 1 for regression
     readout: str  # last: the last real step; max: max over time; every: one output per step
     vocab_size: int = 0  # > 0: token ids in, through an embedding

@@ -10,6 +10,10 @@ clarity over speed, with two exceptions that cost nothing in clarity:
 
 Sequences of different lengths (packed input) are run padded, with a mask that
 freezes each sequence's state once it has ended and zeroes its outputs.
+
+A cell kind with a ``sequence`` function (gates of the input only: MinGRU,
+MinLSTM) has no loop to run: that function computes all steps at once, with
+the same mask, and is checked against a loop over its ``step``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ def _reference_direction(spec: StackSpec, weights: LayerWeights, layer_input, st
                          reverse: bool, record: bool):
     project = spec.kind.project
     xp = project(layer_input, weights) if project else F.linear(layer_input, weights.w_ih, weights.b_ih)
+    if spec.kind.sequence is not None:
+        return run_sequence(spec.kind.sequence, xp, start, mask, lengths, reverse, record)
     return run_direction(bind(spec.kind, weights), xp, start, mask, lengths, reverse, record)
 
 
@@ -102,13 +108,26 @@ def run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, re
             records.append(values)
     output = torch.stack(hiddens)
     steps = {name: torch.stack(seq) for name, seq in zip(records[0]._fields, zip(*records))} if record else None
+    return _finish(output, state, steps, mask, lengths, reverse)
+
+
+def run_sequence(sequence, xp, state: State, mask, lengths, reverse: bool, record: bool):
+    """One layer and direction of a cell that computes the whole sequence at once (``CellKind.sequence``)."""
+    if reverse:
+        xp = _reverse_in_time(xp, lengths)  # padding stays at the end, so ``mask`` still fits
+    output, state, steps = sequence(xp, state, mask, record)
+    return _finish(output, state, steps, mask, lengths, reverse)
+
+
+def _finish(output, state: State, steps, mask, lengths, reverse: bool):
+    """Zero what lies past each sequence's end, and put a reversed direction back in time order."""
     if mask is not None:
         output = output * mask
-        if record:
+        if steps is not None:
             steps = {name: value * mask for name, value in steps.items()}
     if reverse:
         output = _reverse_in_time(output, lengths)
-        if record:
+        if steps is not None:
             steps = {name: _reverse_in_time(value, lengths) for name, value in steps.items()}
     return output, state, steps
 

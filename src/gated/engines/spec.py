@@ -27,7 +27,7 @@ class LayerWeights(NamedTuple):
     """One layer and direction's weights: torch's five (``torch.nn.LSTM``'s order), then any the cell adds."""
 
     w_ih: Tensor
-    w_hh: Tensor
+    w_hh: Tensor | None  # None for a cell whose gates read the input only (``CellKind.recurrent``)
     b_ih: Tensor | None
     b_hh: Tensor | None
     w_hr: Tensor | None  # the LSTM's projection (proj_size > 0)
@@ -89,6 +89,10 @@ class Kernels:
 StepFunction = Callable[[Tensor, tuple[Tensor, ...], LayerWeights], NamedTuple]
 # (a layer's input for all steps (T, B, I), its weights) -> the input's share of the gates, (T, B, rows * H)
 Projection = Callable[[Tensor, LayerWeights], Tensor]
+# (the input's share of the gates (T, B, rows * H), start state, mask (T, B, 1) or None, record) ->
+# (every step's h (T, B, H), the state after each sequence's last real step, {recorded name: (T, B, ·)} or None).
+# Past a sequence's end (mask False) the state must stay as it was; outputs there are zeroed by the caller.
+SequenceFunction = Callable[[Tensor, tuple[Tensor, ...], "Tensor | None", bool], tuple]
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,10 @@ class CellKind:
     kernels: Kernels | None = None  # the fused engine's implementation, if any
     native: str | None = None  # torch's own kernel (``torch._VF.<native>``), if any
     torch_twins: tuple[type, type] | None = None  # torch.nn's (module over time, one-step cell), if any
+    recurrent: bool = True  # the gates read h through W_hh (+ b_hh); False: the input only, no W_hh/b_hh
+    # The whole sequence at once (a parallel scan), which the reference engine runs instead of its loop
+    # over ``step``; ``step`` stays the definition, what streams and tests compare with.
+    sequence: SequenceFunction | None = None
 
     @property
     def recorded(self) -> tuple[str, ...]:
