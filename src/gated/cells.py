@@ -88,7 +88,11 @@ def lstm_cell(
 
 def gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> GRUStep:
     """A GRU step: no cell state; two gates steer the hidden state itself."""
-    h_gates = F.linear(hidden, w_hh, b_hh)
+    return gru_from_shares(x_gates, F.linear(hidden, w_hh, b_hh), hidden)
+
+
+def gru_from_shares(x_gates: Tensor, h_gates: Tensor, hidden: Tensor) -> GRUStep:
+    """The GRU's gates from the input's share (``W_ih x + b_ih``) and the hidden state's (``W_hh h + b_hh``)."""
     x_r, x_z, x_n = x_gates.chunk(3, dim=-1)
     h_r, h_z, h_n = h_gates.chunk(3, dim=-1)
     # Reset gate: how much of the past the candidate may look at.
@@ -219,13 +223,7 @@ def layer_norm_gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Ten
     haste orders the rows z, r, n; here they keep torch's r, z, n, so torch's weights load.
     """
     h_gates = _plus(_norm(F.linear(hidden, w_hh), gain_hh, None), b_hh)
-    x_r, x_z, x_n = x_gates.chunk(3, dim=-1)
-    h_r, h_z, h_n = h_gates.chunk(3, dim=-1)
-    reset = torch.sigmoid(x_r + h_r)
-    update = torch.sigmoid(x_z + h_z)
-    candidate = torch.tanh(x_n + reset * h_n)
-    new_hidden = (1 - update) * candidate + update * hidden
-    return GRUStep(reset, update, candidate, new_hidden)
+    return gru_from_shares(x_gates, h_gates, hidden)
 
 
 # -- minimal cells: gates that read the input only -----------------------------------------------
