@@ -141,3 +141,12 @@ def test_a_kind_with_weights_and_an_input_projection_of_its_own():
     torch.testing.assert_close(module(x)[0][..., :4], torch.stack(outputs))
     module(x)[0].sum().backward()
     assert module.gain_l0.grad.abs().sum() > 0 and module.gain_l0_reverse.grad.abs().sum() > 0
+
+
+def test_only_a_kind_that_projects_takes_proj_size():
+    # The LSTM's step applies W_hr; a kind whose step would ignore it refuses it instead.
+    assert gated.LSTM(3, 4, proj_size=2).weight_hr_l0.shape == (2, 4)
+    with pytest.raises(ValueError, match="the PEEPHOLE_LSTM cell has no projection; proj_size must be 0"):
+        gated.PeepholeLSTM(3, 4, 1, True, False, 0.0, False, 2)  # by position too
+    with pytest.raises(ValueError, match="TEST_LEAKY cell has no projection"):
+        RecurrentBase(LEAKY, 3, 4, proj_size=2)

@@ -203,7 +203,7 @@ def test_what_it_cannot_do_is_said(name, kind):
         cls(3, 4, engine="native")(x)
     with pytest.raises(RuntimeError, match="no torch.nn counterpart"):
         torch.jit.script(cls(3, 4))
-    with pytest.raises(TypeError, match="proj_size"):
+    with pytest.raises(ValueError, match="proj_size"):  # as gated.GRU and torch.nn.GRU refuse it
         cls(3, 4, proj_size=2)
 
 

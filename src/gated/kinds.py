@@ -74,6 +74,7 @@ LSTM = register(CellKind(
     gates=("input", "forget", "output"),
     shown=("forget", "input", "output", "cell"),
     step=_step(lambda x, h, c, w: lstm_cell(x, h, c, w.w_hh, w.b_hh, w.w_hr), LSTMStep),
+    projects=True,
     kernels=LSTM_KERNELS, native="lstm", torch_twins=(nn.LSTM, nn.LSTMCell),
 ))
 GRU = register(CellKind(

@@ -57,6 +57,8 @@ class RecurrentBase(nn.Module):
     ) -> None:
         super().__init__()
         checks.check_sizes(input_size, hidden_size, num_layers, proj_size)
+        if proj_size and not kind.projects:
+            raise ValueError(f"{type(self).__name__}: the {kind.name} cell has no projection; proj_size must be 0")
         checks.check_flags(bias, batch_first)
         self.kind = kind
         self.mode = kind.name  # torch.nn's name for it, for code that reads it
@@ -455,18 +457,11 @@ class PeepholeLSTM(LSTM):
 
     cell_kind = kinds.PEEPHOLE_LSTM
 
-    def __init__(self, *args, **kwargs) -> None:
-        proj_size = kwargs.get("proj_size", args[7] if len(args) > 7 else 0)
-        if proj_size:
-            raise ValueError("PeepholeLSTM has no projection: proj_size must be 0 (the peepholes weigh the "
-                             "full cell state, which a projection would not keep)")
-        super().__init__(*args, **kwargs)
 
+class _WithoutProjection(RecurrentBase):
+    """``torch.nn.GRU``'s arguments: those of ``torch.nn.LSTM`` but ``proj_size``; the class names its cell kind."""
 
-class GRU(RecurrentBase):
-    """Gated recurrent unit; drop-in for ``torch.nn.GRU``."""
-
-    cell_kind = kinds.GRU
+    cell_kind: CellKind
 
     def __init__(
         self,
@@ -488,6 +483,12 @@ class GRU(RecurrentBase):
             self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             0, device, dtype, engine,
         )
+
+
+class GRU(_WithoutProjection):
+    """Gated recurrent unit; drop-in for ``torch.nn.GRU``."""
+
+    cell_kind = kinds.GRU
 
 
 def _reject_proj_size(unsupported: dict) -> None:
@@ -529,13 +530,6 @@ class LayerNormLSTM(LSTM):
 
     cell_kind = kinds.LAYER_NORM_LSTM
 
-    def __init__(self, *args, **kwargs) -> None:
-        proj_size = kwargs.get("proj_size", args[7] if len(args) > 7 else 0)
-        if proj_size:
-            raise ValueError("LayerNormLSTM has no projection: proj_size must be 0 (LN_c normalises the full "
-                             "cell state that h reads, which a projection would shrink)")
-        super().__init__(*args, **kwargs)
-
 
 class LayerNormGRU(GRU):
     """A GRU with layer normalisation, as haste defines it (``cells.layer_norm_gru_cell``).
@@ -551,32 +545,7 @@ class LayerNormGRU(GRU):
     cell_kind = kinds.LAYER_NORM_GRU
 
 
-class _InputGated(RecurrentBase):
-    """What MinGRU and MinLSTM share: ``gated.GRU``'s arguments, and only ``weight_ih``/``bias_ih`` per layer."""
-
-    cell_kind: CellKind
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-        *,
-        engine: str = "auto",
-    ) -> None:
-        super().__init__(
-            self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            0, device, dtype, engine,
-        )
-
-
-class MinGRU(_InputGated):
+class MinGRU(_WithoutProjection):
     """minGRU (Feng et al. 2024, "Were RNNs All We Needed?"): a GRU whose gate reads the input only.
 
     ``z = σ(W_z x + b_z)``, ``h̃ = W_h x + b_h``, ``h = (1 - z) ⊙ h_prev + z ⊙ h̃``
@@ -592,7 +561,7 @@ class MinGRU(_InputGated):
     cell_kind = kinds.MIN_GRU
 
 
-class MinLSTM(_InputGated):
+class MinLSTM(_WithoutProjection):
     """minLSTM (Feng et al. 2024): forget and input gates of the input only, normalised to add to 1.
 
     ``f = σ(W_f x + b_f)``, ``i = σ(W_i x + b_i)``, ``h̃ = W_h x + b_h``,

@@ -113,6 +113,7 @@ class CellKind:
     gates: tuple[str, ...]  # the sigmoid gates, each in (0, 1)
     shown: tuple[str, ...]  # what an explanation draws, in the guide's order
     step: StepFunction  # one time step (``cells.py``); its named tuple's fields are what a trace records
+    projects: bool = False  # takes proj_size > 0 (the LSTM's W_hr, h = W_hr h)
     extras: tuple[Extra, ...] = ()  # weights beyond torch's five (peepholes, layer norms)
     project: Projection | None = None  # the input's share of the gates; None: W_ih x + b_ih
     kernels: Kernels | None = None  # the fused engine's implementation, if any
