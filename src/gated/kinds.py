@@ -38,6 +38,9 @@ from .cells import (
     rnn_cell,
 )
 from .engines.fused_cells import GRU_KERNELS, LSTM_KERNELS, RNN_RELU_KERNELS, RNN_TANH_KERNELS
+from .engines.fused_layer_norm import LAYER_NORM_GRU_KERNELS, LAYER_NORM_LSTM_KERNELS
+from .engines.fused_min import MIN_GRU_KERNELS, MIN_LSTM_KERNELS
+from .engines.fused_peephole import PEEPHOLE_LSTM_KERNELS
 from .engines.spec import KINDS, CellKind, Extra, StepFunction, register
 
 __all__ = ["CellKind", "Extra", "KINDS", "register", "RNN_TANH", "RNN_RELU", "LSTM", "GRU", "PEEPHOLE_LSTM",
@@ -94,6 +97,7 @@ PEEPHOLE_LSTM = register(CellKind(
     extras=(Extra("weight_ci", "hidden"), Extra("weight_cf", "hidden"), Extra("weight_co", "hidden")),
     step=_step(lambda x, h, c, w: peephole_lstm_cell(x, h, c, w.w_hh, w.b_hh, w.extras["weight_ci"],
                                                      w.extras["weight_cf"], w.extras["weight_co"]), LSTMStep),
+    kernels=PEEPHOLE_LSTM_KERNELS,
 ))
 # Layer-normalised LSTM and GRU (Ba, Kiros and Hinton 2016): torch's weights, plus each norm's
 # gain and bias as extras. The input's norm runs over all steps at once, in ``project``, since
@@ -108,6 +112,7 @@ LAYER_NORM_LSTM = register(CellKind(
     step=_step(lambda x, h, c, w: layer_norm_lstm_cell(
         x, h, c, w.w_hh, w.b_hh, w.extras["ln_weight_hh"], w.extras["ln_bias_hh"],
         w.extras["ln_weight_c"], w.extras["ln_bias_c"]), LayerNormLSTMStep),
+    kernels=LAYER_NORM_LSTM_KERNELS,
 ))
 # haste's norms have a gain and no bias: torch's b_ih and b_hh, after the norms, are the biases.
 LAYER_NORM_GRU = register(CellKind(
@@ -116,6 +121,7 @@ LAYER_NORM_GRU = register(CellKind(
     extras=(Extra("ln_weight_ih", "gates", init=1.0), Extra("ln_weight_hh", "gates", init=1.0)),
     project=lambda x, w: layer_norm_input(x, w.w_ih, w.b_ih, w.extras["ln_weight_ih"], None),
     step=_step(lambda x, h, w: layer_norm_gru_cell(x, h, w.w_hh, w.b_hh, w.extras["ln_weight_hh"]), GRUStep),
+    kernels=LAYER_NORM_GRU_KERNELS,
 ))
 # minGRU and minLSTM (Feng et al. 2024): gates of the input only, so no W_hh or b_hh
 # (``recurrent=False``) and the whole sequence runs as one parallel scan (``sequence``).
@@ -124,10 +130,12 @@ MIN_GRU = register(CellKind(
     gates=("update",), shown=("update", "hidden"),
     step=_step(lambda x, h, w: min_gru_cell(x, h), MinGRUStep),
     recurrent=False, sequence=min_gru_sequence,
+    kernels=MIN_GRU_KERNELS,
 ))
 MIN_LSTM = register(CellKind(
     name="MIN_LSTM", family="min-lstm", rows=("forget", "input", "candidate"), states=("hidden",),
     gates=("forget", "input"), shown=("forget", "input", "hidden"),
     step=_step(lambda x, h, w: min_lstm_cell(x, h), MinLSTMStep),
     recurrent=False, sequence=min_lstm_sequence,
+    kernels=MIN_LSTM_KERNELS,
 ))

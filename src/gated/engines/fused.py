@@ -105,9 +105,12 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
     lens = np.full(layer_input.size(1), steps, dtype=np.int64) if lengths is None else lengths.cpu().to(torch.int64).numpy()
     x = _reverse_in_time(layer_input, lengths) if reverse else layer_input
     kw = kernel_weights(kernels, w)
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, *start, *kw.torch_weights()))
+    extras = tuple(kw.extras.values())
+    grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, *start, *kw.torch_weights(), *extras))
     if grad:
-        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, x, *kw.torch_weights(), *start)
+        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, tuple(kw.extras), x, *kw.torch_weights(),
+                                           *extras, *start)
         final, saved = tuple(rest[: len(start)]), tuple(rest[len(start) :])
     else:
         out, final, saved = kernels.forward(x, kw, start, lens, save=record)
@@ -120,43 +123,58 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
 
 
 class _FusedDirection(torch.autograd.Function):
-    """One layer and direction through a cell kind's kernels, as one node of autograd's graph."""
+    """One layer and direction through a cell kind's kernels, as one node of autograd's graph.
+
+    Its inputs are torch's five weights, then the kind's extras (named by ``names``), then the start state.
+    """
 
     @staticmethod
-    def forward(ctx, kernels: Kernels, kind, lens, x, w_ih, w_hh, b_ih, b_hh, w_hr, *start):
-        w = LayerWeights(w_ih, w_hh, b_ih, b_hh, w_hr)
+    def forward(ctx, kernels: Kernels, kind, lens, names, x, w_ih, w_hh, b_ih, b_hh, w_hr, *rest):
+        extras, start = rest[: len(names)], rest[len(names) :]
+        w = LayerWeights(w_ih, w_hh, b_ih, b_hh, w_hr, dict(zip(names, extras)))
         out, final, saved = kernels.forward(x, w, start, lens, save=True)
-        ctx.kernels, ctx.kind, ctx.lens, ctx.states = kernels, kind, lens, len(start)
-        ctx.save_for_backward(x, *w.torch_weights(), *start, out, *saved)
+        ctx.kernels, ctx.kind, ctx.lens, ctx.names, ctx.states = kernels, kind, lens, names, len(start)
+        ctx.save_for_backward(x, *w.torch_weights(), *extras, *start, out, *saved)
         ctx.mark_non_differentiable(*saved)
         return (out, *final, *saved)
 
     @staticmethod
     def backward(ctx, d_out, *d_rest):
         x, *tensors = ctx.saved_tensors
-        w, start = LayerWeights(*tensors[:5]), tuple(tensors[5 : 5 + ctx.states])
-        out, *saved = tensors[5 + ctx.states :]
+        count = len(ctx.names)
+        extras = dict(zip(ctx.names, tensors[5 : 5 + count]))
+        w = LayerWeights(*tensors[:5], extras)
+        start = tuple(tensors[5 + count : 5 + count + ctx.states])
+        out, *saved = tensors[5 + count + ctx.states :]
         d_final = d_rest[: ctx.states]
         if torch.is_grad_enabled():  # autograd records this backward (create_graph=True): stay differentiable
-            grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[3:])
+            grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[4:])
         else:
             grads = ctx.kernels.backward(x, w, start, out, saved, d_out, d_final, ctx.lens)
-        return (None, None, None, grads.x, *grads.weights.torch_weights(), *grads.start)
+        d_extras = [grads.weights.extras.get(name) for name in ctx.names]
+        return (None, None, None, None, grads.x, *grads.weights.torch_weights(), *d_extras, *grads.start)
 
 
 def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_final, needs) -> Gradients:
     """The gradients of one fused direction, computed through the reference cells so that they have a graph."""
-    inputs = (x, *w.torch_weights(), *start)
+    inputs = (x, *w.torch_weights(), *w.extras.values(), *start)
     wanted = [i for i, (t, need) in enumerate(zip(inputs, needs)) if need and t is not None]
     with torch.enable_grad():
         mask = step_mask(torch.from_numpy(lens), x.size(0)).unsqueeze(-1)
-        out, final, _ = run_direction(bind(kind, w), F.linear(x, w.w_ih, w.b_ih), start, mask, None, False, False)
+        xp = kind.project(x, w) if kind.project else F.linear(x, w.w_ih, w.b_ih)
+        if kind.sequence is not None:
+            out, final, _ = kind.sequence(xp, start, mask, False)
+            out = out * mask
+        else:
+            out, final, _ = run_direction(bind(kind, w), xp, start, mask, None, False, False)
         found = torch.autograd.grad((out, *final), [inputs[i] for i in wanted], (d_out, *d_final),
                                     create_graph=True, allow_unused=True)
     grads: list[Tensor | None] = [None] * len(inputs)
     for i, g in zip(wanted, found):
         grads[i] = g
-    return Gradients(grads[0], LayerWeights(*grads[1:6]), tuple(grads[6:]))
+    count = len(w.extras)
+    extras = dict(zip(w.extras, grads[6 : 6 + count]))
+    return Gradients(grads[0], LayerWeights(*grads[1:6], extras), tuple(grads[6 + count :]))
 
 
 # -- threads ---------------------------------------------------------------------------------
