@@ -64,7 +64,9 @@ TRAIN_VALUES = [
     ("adding", "--dropout", "-0.1"), ("adding", "--length", "1"), ("adding", "--steps-per-epoch", "0"),
     ("adding", "--threads", "0"), ("copy", "--length", "0"), ("copy", "--delay", "0"),
     ("copy", "--embedding", "0"), ("charlm", "--seq-len", "0"), ("charlm", "--ngram-order", "0"),
-    ("sentiment", "--max-tokens", "0"),
+    ("sentiment", "--max-tokens", "0"), ("adding", "--recurrent-dropout", "1"),
+    ("adding", "--recurrent-dropout", "-0.1"), ("adding", "--zoneout", "1"), ("adding", "--zoneout", "0.1,1.5"),
+    ("adding", "--zoneout", "0.1,0.2,0.3"), ("adding", "--zoneout", "nan"),
 ]
 
 
@@ -89,6 +91,10 @@ def test_library_plans_refuse_the_same_values_naming_the_setting():
         Plan("adding", options={"length": 1})
     with pytest.raises(limits.SettingError, match="dropout must be at least 0 and below 1"):
         Plan("copy", model={"dropout": float("nan")})
+    with pytest.raises(limits.SettingError, match="zoneout must be one number at least 0 and below 1, or two"):
+        Plan("adding", model={"zoneout": (0.1, 1.0)})
+    with pytest.raises(ValueError, match="the MIN_GRU cell has none"):
+        Plan("adding", "min-gru", model={"zoneout": 0.1})
 
 
 # The other commands' options, and errors in the data given to them: (argv, message, exit code).
@@ -115,6 +121,13 @@ COMMAND_ERRORS = [
     (["train", "charlm", "--data", "{scrap}", "--out", "{root}/new"], "this one has 500", 1),
     (["train", "adding", "--out", "{root}/new", "--seq-len", "8"], "--seq-len does not apply to the adding task", 1),
     (["train", "poetry", "--out", "{root}/new"], "invalid choice: 'poetry'", 2),
+    (["train", "adding", "--out", "{root}/new", "--model", "min-gru", "--recurrent-dropout", "0.2"],
+     "the MIN_GRU cell has no W_hh", 1),
+    (["train", "adding", "--out", "{root}/new", "--model", "min-lstm", "--zoneout", "0.1"],
+     "the MIN_LSTM cell has none", 1),
+    (["train", "adding", "--out", "{root}/new", "--model", "gru", "--zoneout", "0.1,0.2"],
+     "GRU cell has no cell state, so zoneout's p_cell must be 0; pass one float", 1),
+    (["train", "adding", "--out", "{root}/new", "--zoneout", "a,b"], "--zoneout: expected P or PC,PH", 2),
 ]
 
 

@@ -13,6 +13,12 @@ LSTM rows are (input, forget, candidate, output); GRU rows are
 
 Each cell returns a named tuple: the new state plus every gate it opened, under
 the guide's names, so nothing the cell computed is hidden from the reader.
+
+The cells with ``W_hh`` take an optional keyword ``recurrent``: the hidden state
+as ``W_hh`` reads it, by default ``hidden`` itself. Recurrent dropout (Gal and
+Ghahramani 2016) hands in ``mask * hidden`` there, so the mask reaches only the
+product with ``W_hh``; everything else (the GRU's ``z * h_prev``) reads the
+state as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .engines.scan import linear_scan
+
+
+def _fed_back(hidden: Tensor, recurrent: Tensor | None) -> Tensor:
+    """What ``W_hh`` reads: ``recurrent`` when given (the state with recurrent dropout), else the state."""
+    return hidden if recurrent is None else recurrent
 
 
 class RNNStep(NamedTuple):
@@ -47,10 +58,11 @@ class GRUStep(NamedTuple):
 
 
 def rnn_cell(
-    x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str = "tanh"
+    x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None, nonlinearity: str = "tanh",
+    *, recurrent: Tensor | None = None,
 ) -> RNNStep:
     """A plain RNN step: combine input and previous hidden state, squash."""
-    combined = x_gates + F.linear(hidden, w_hh, b_hh)
+    combined = x_gates + F.linear(_fed_back(hidden, recurrent), w_hh, b_hh)
     # tanh keeps values in (-1, 1) so they cannot grow without bound from step to step.
     squash = torch.tanh if nonlinearity == "tanh" else torch.relu
     return RNNStep(hidden=squash(combined))
@@ -63,10 +75,12 @@ def lstm_cell(
     w_hh: Tensor,
     b_hh: Tensor | None,
     w_hr: Tensor | None = None,
+    *,
+    recurrent: Tensor | None = None,
 ) -> LSTMStep:
     """An LSTM step in the guide's seven steps."""
     # 1. Combine the previous hidden state and the current input.
-    combined = x_gates + F.linear(hidden, w_hh, b_hh)
+    combined = x_gates + F.linear(_fed_back(hidden, recurrent), w_hh, b_hh)
     i, f, g, o = combined.chunk(4, dim=-1)
     # 2. Forget gate: near 0 drops a value of the cell state, near 1 keeps it.
     forget = torch.sigmoid(f)
@@ -86,9 +100,11 @@ def lstm_cell(
     return LSTMStep(input, forget, candidate, output, new_cell, new_hidden)
 
 
-def gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> GRUStep:
+def gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None, *,
+             recurrent: Tensor | None = None) -> GRUStep:
     """A GRU step: no cell state; two gates steer the hidden state itself."""
-    return gru_from_shares(x_gates, F.linear(hidden, w_hh, b_hh), hidden)
+    # W_hh reads ``recurrent``; the interpolation z * h_prev keeps the state itself.
+    return gru_from_shares(x_gates, F.linear(_fed_back(hidden, recurrent), w_hh, b_hh), hidden)
 
 
 def gru_from_shares(x_gates: Tensor, h_gates: Tensor, hidden: Tensor) -> GRUStep:
@@ -114,6 +130,8 @@ def peephole_lstm_cell(
     w_ci: Tensor,
     w_cf: Tensor,
     w_co: Tensor,
+    *,
+    recurrent: Tensor | None = None,
 ) -> LSTMStep:
     """An LSTM step whose gates also look at the cell state (Gers, Schraudolph and Schmidhuber 2002).
 
@@ -126,7 +144,7 @@ def peephole_lstm_cell(
         g = tanh(W_g x + U_g h + b_g)                  c = f ⊙ c_prev + i ⊙ g
         o = σ(W_o x + U_o h + w_co ⊙ c + b_o)          h = o ⊙ tanh(c)
     """
-    combined = x_gates + F.linear(hidden, w_hh, b_hh)
+    combined = x_gates + F.linear(_fed_back(hidden, recurrent), w_hh, b_hh)
     i, f, g, o = combined.chunk(4, dim=-1)
     forget = torch.sigmoid(f + w_cf * cell)
     input = torch.sigmoid(i + w_ci * cell)
@@ -180,6 +198,8 @@ def layer_norm_lstm_cell(
     bias_hh: Tensor,
     gain_c: Tensor,
     bias_c: Tensor,
+    *,
+    recurrent: Tensor | None = None,
 ) -> LayerNormLSTMStep:
     """An LSTM step with layer normalisation (Ba, Kiros and Hinton 2016, section 3.1 and appendix).
 
@@ -193,7 +213,7 @@ def layer_norm_lstm_cell(
 
     Each LN has its own gain (starting at 1) and bias (starting at 0).
     """
-    combined = x_gates + _plus(_norm(F.linear(hidden, w_hh), gain_hh, bias_hh), b_hh)
+    combined = x_gates + _plus(_norm(F.linear(_fed_back(hidden, recurrent), w_hh), gain_hh, bias_hh), b_hh)
     i, f, g, o = combined.chunk(4, dim=-1)
     forget = torch.sigmoid(f)
     input = torch.sigmoid(i)
@@ -207,7 +227,7 @@ def layer_norm_lstm_cell(
 
 
 def layer_norm_gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Tensor | None,
-                        gain_hh: Tensor) -> GRUStep:
+                        gain_hh: Tensor, *, recurrent: Tensor | None = None) -> GRUStep:
     """A GRU step with layer normalisation, as haste defines it (lmnt-com/haste, ``LayerNormGRU``).
 
     ``x_gates`` is ``LN_x(W_ih x) + b_ih`` (:func:`layer_norm_input`, with no norm bias).
@@ -222,7 +242,7 @@ def layer_norm_gru_cell(x_gates: Tensor, hidden: Tensor, w_hh: Tensor, b_hh: Ten
 
     haste orders the rows z, r, n; here they keep torch's r, z, n, so torch's weights load.
     """
-    h_gates = _plus(_norm(F.linear(hidden, w_hh), gain_hh, None), b_hh)
+    h_gates = _plus(_norm(F.linear(_fed_back(hidden, recurrent), w_hh), gain_hh, None), b_hh)
     return gru_from_shares(x_gates, h_gates, hidden)
 
 

@@ -170,6 +170,12 @@ def _train_options(p, task) -> None:
                    help=shown(f"also read right to left (default {model['bidirectional']})",
                               "bidirectional"))
     g.add_argument("--dropout", type=float, help=f"(default {model['dropout']})")
+    g.add_argument("--recurrent-dropout", type=float, metavar="P", help=(
+        "drop each unit of h where W_hh reads it, one mask per sequence (Gal and Ghahramani 2016; "
+        f"default {model['recurrent_dropout']})"))
+    g.add_argument("--zoneout", type=_probabilities, metavar="P|PC,PH", help=(
+        "each unit keeps its previous value with this probability at each step (Krueger et al. 2017): "
+        f"one P for every state, or PC,PH for the cell and hidden state (default {model['zoneout']})"))
     g.add_argument("--readout", choices=["last", "max"], help=shown(
         f"read the last real step or max over time (default {model['readout']})", "readout"))
     g = p.add_argument_group("data")
@@ -191,6 +197,15 @@ def _train_options(p, task) -> None:
         f"blanks between the symbols and the recall (default {option.get('delay')})", "delay"))
     g.add_argument("--steps-per-epoch", type=int, help=shown(
         f"batches per epoch (default {option.get('steps_per_epoch')})", "steps_per_epoch"))
+
+
+def _probabilities(text: str) -> float | tuple[float, ...]:
+    """--zoneout's value: ``P`` or ``PC,PH``; the range is checked with the other settings (limits.py)."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected P or PC,PH (e.g. 0.1 or 0.1,0.05), got {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 # What the numbers of the other commands may be; 'gated train' takes its rules from limits and the task.

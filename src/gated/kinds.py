@@ -51,10 +51,14 @@ def _step(cell, result: type) -> StepFunction:
     """Give a step function of ``cells.py`` the one signature every engine calls.
 
     ``result`` is the named tuple the cell returns; its fields are what a trace records.
+    ``recurrent``, when given, is the hidden state as ``W_hh`` reads it (recurrent dropout's
+    ``mask * h``); the cells that have no ``W_hh`` never get it.
     """
 
-    def step(x_gates, state, w):
-        return cell(x_gates, *state, w)
+    def step(x_gates, state, w, recurrent=None):
+        if recurrent is None:
+            return cell(x_gates, *state, w)
+        return cell(x_gates, *state, w, recurrent=recurrent)
 
     step.fields = result._fields
     return step
@@ -62,12 +66,12 @@ def _step(cell, result: type) -> StepFunction:
 
 RNN_TANH = register(CellKind(
     name="RNN_TANH", family="rnn", rows=("hidden",), states=("hidden",), gates=(), shown=("hidden",),
-    step=_step(lambda x, h, w: rnn_cell(x, h, w.w_hh, w.b_hh, "tanh"), RNNStep),
+    step=_step(lambda x, h, w, **r: rnn_cell(x, h, w.w_hh, w.b_hh, "tanh", **r), RNNStep),
     kernels=RNN_TANH_KERNELS, native="rnn_tanh", torch_twins=(nn.RNN, nn.RNNCell),
 ))
 RNN_RELU = register(CellKind(
     name="RNN_RELU", family="rnn", rows=("hidden",), states=("hidden",), gates=(), shown=("hidden",),
-    step=_step(lambda x, h, w: rnn_cell(x, h, w.w_hh, w.b_hh, "relu"), RNNStep),
+    step=_step(lambda x, h, w, **r: rnn_cell(x, h, w.w_hh, w.b_hh, "relu", **r), RNNStep),
     kernels=RNN_RELU_KERNELS, native="rnn_relu", torch_twins=(nn.RNN, nn.RNNCell),
 ))
 LSTM = register(CellKind(
@@ -76,7 +80,7 @@ LSTM = register(CellKind(
     states=("hidden", "cell"),
     gates=("input", "forget", "output"),
     shown=("forget", "input", "output", "cell"),
-    step=_step(lambda x, h, c, w: lstm_cell(x, h, c, w.w_hh, w.b_hh, w.w_hr), LSTMStep),
+    step=_step(lambda x, h, c, w, **r: lstm_cell(x, h, c, w.w_hh, w.b_hh, w.w_hr, **r), LSTMStep),
     projects=True,
     kernels=LSTM_KERNELS, native="lstm", torch_twins=(nn.LSTM, nn.LSTMCell),
 ))
@@ -86,7 +90,7 @@ GRU = register(CellKind(
     states=("hidden",),
     gates=("reset", "update"),
     shown=("reset", "update", "hidden"),
-    step=_step(lambda x, h, w: gru_cell(x, h, w.w_hh, w.b_hh), GRUStep),
+    step=_step(lambda x, h, w, **r: gru_cell(x, h, w.w_hh, w.b_hh, **r), GRUStep),
     kernels=GRU_KERNELS, native="gru", torch_twins=(nn.GRU, nn.GRUCell),
 ))
 # The LSTM with peepholes: torch's LSTM weights, plus one peephole weight per unit for each of
@@ -95,8 +99,9 @@ PEEPHOLE_LSTM = register(CellKind(
     name="PEEPHOLE_LSTM", family="peephole-lstm",
     rows=LSTM.rows, states=LSTM.states, gates=LSTM.gates, shown=LSTM.shown,
     extras=(Extra("weight_ci", "hidden"), Extra("weight_cf", "hidden"), Extra("weight_co", "hidden")),
-    step=_step(lambda x, h, c, w: peephole_lstm_cell(x, h, c, w.w_hh, w.b_hh, w.extras["weight_ci"],
-                                                     w.extras["weight_cf"], w.extras["weight_co"]), LSTMStep),
+    step=_step(lambda x, h, c, w, **r: peephole_lstm_cell(x, h, c, w.w_hh, w.b_hh, w.extras["weight_ci"],
+                                                          w.extras["weight_cf"], w.extras["weight_co"], **r),
+               LSTMStep),
     kernels=PEEPHOLE_LSTM_KERNELS,
 ))
 # Layer-normalised LSTM and GRU (Ba, Kiros and Hinton 2016): torch's weights, plus each norm's
@@ -109,9 +114,9 @@ LAYER_NORM_LSTM = register(CellKind(
             Extra("ln_weight_hh", "gates", init=1.0), Extra("ln_bias_hh", "gates", init=0.0),
             Extra("ln_weight_c", "hidden", init=1.0), Extra("ln_bias_c", "hidden", init=0.0)),
     project=lambda x, w: layer_norm_input(x, w.w_ih, w.b_ih, w.extras["ln_weight_ih"], w.extras["ln_bias_ih"]),
-    step=_step(lambda x, h, c, w: layer_norm_lstm_cell(
+    step=_step(lambda x, h, c, w, **r: layer_norm_lstm_cell(
         x, h, c, w.w_hh, w.b_hh, w.extras["ln_weight_hh"], w.extras["ln_bias_hh"],
-        w.extras["ln_weight_c"], w.extras["ln_bias_c"]), LayerNormLSTMStep),
+        w.extras["ln_weight_c"], w.extras["ln_bias_c"], **r), LayerNormLSTMStep),
     kernels=LAYER_NORM_LSTM_KERNELS,
 ))
 # haste's norms have a gain and no bias: torch's b_ih and b_hh, after the norms, are the biases.
@@ -120,7 +125,8 @@ LAYER_NORM_GRU = register(CellKind(
     rows=GRU.rows, states=GRU.states, gates=GRU.gates, shown=GRU.shown,
     extras=(Extra("ln_weight_ih", "gates", init=1.0), Extra("ln_weight_hh", "gates", init=1.0)),
     project=lambda x, w: layer_norm_input(x, w.w_ih, w.b_ih, w.extras["ln_weight_ih"], None),
-    step=_step(lambda x, h, w: layer_norm_gru_cell(x, h, w.w_hh, w.b_hh, w.extras["ln_weight_hh"]), GRUStep),
+    step=_step(lambda x, h, w, **r: layer_norm_gru_cell(x, h, w.w_hh, w.b_hh, w.extras["ln_weight_hh"], **r),
+               GRUStep),
     kernels=LAYER_NORM_GRU_KERNELS,
 ))
 # minGRU and minLSTM (Feng et al. 2024): gates of the input only, so no W_hh or b_hh

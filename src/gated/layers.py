@@ -4,12 +4,15 @@ Same constructor arguments and defaults, same parameter names, shapes, gate
 order and initialisation, same forward signature and outputs (batched,
 unbatched, ``batch_first``, ``PackedSequence``). A ``torch.nn`` state_dict
 loads with ``strict=True``, and back. What they add: ``trace()``, which shows
-every gate at every step, ``forget_bias`` on the LSTM, and a choice of engine.
+every gate at every step, ``forget_bias`` on the LSTM, recurrent regularisation
+(``recurrent_dropout``, ``zoneout``; off by default) and a choice of engine.
 The math of one step lives in ``cells.py``; the loop over time in ``engines/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -39,6 +42,10 @@ class RecurrentBase(nn.Module):
     # Counts the changes a stream must follow that leave no trace in a weight's version counter:
     # .to()/.double() put new tensors under the same parameters. load_state_dict counts too.
     _weights_epoch = 0
+    # Recurrent regularisation, off (also for modules pickled before it existed); see the properties.
+    _recurrent_dropout = 0.0
+    _zoneout: float | tuple[float, float] = 0.0
+    _zoneout_states: tuple[float, ...] = ()  # per state of the kind, () when all are 0
 
     def __init__(
         self,
@@ -54,6 +61,8 @@ class RecurrentBase(nn.Module):
         device=None,
         dtype=None,
         engine: str = "auto",
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
     ) -> None:
         super().__init__()
         checks.check_sizes(input_size, hidden_size, num_layers, proj_size)
@@ -71,6 +80,8 @@ class RecurrentBase(nn.Module):
         self.bidirectional = bidirectional
         self.proj_size = proj_size
         self.engine = engines.check_engine(engine)
+        self.recurrent_dropout = recurrent_dropout  # checked by the properties below
+        self.zoneout = zoneout
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
         self._register_weights(torch.empty, {"device": device, "dtype": dtype})
@@ -110,6 +121,32 @@ class RecurrentBase(nn.Module):
         return self.proj_size or self.hidden_size
 
     @property
+    def recurrent_dropout(self) -> float:
+        """Recurrent dropout (Gal and Ghahramani 2016), while training: ``W_hh`` reads ``m ⊙ h``.
+
+        ``m`` is one inverted-dropout mask (0 with this probability, else 1/(1-p)) per sequence,
+        layer and direction, drawn once per call and the same at every step. 0: off.
+        """
+        return self._recurrent_dropout
+
+    @recurrent_dropout.setter
+    def recurrent_dropout(self, value: float) -> None:
+        self._recurrent_dropout = _check_recurrent_dropout(self._name, self.kind, value)
+
+    @property
+    def zoneout(self) -> float | tuple[float, float]:
+        """Zoneout (Krueger et al. 2017): the probability that a unit keeps its previous value at a step.
+
+        One float for every state, or ``(p_cell, p_hidden)``. Training: ``s = m ⊙ s_prev + (1 - m) ⊙ s_new``
+        with a fresh Bernoulli(p) mask ``m`` per step; eval: ``s = p s_prev + (1 - p) s_new``. 0: off.
+        """
+        return self._zoneout
+
+    @zoneout.setter
+    def zoneout(self, value: float | tuple[float, float]) -> None:
+        self._zoneout, self._zoneout_states = _check_zoneout(self._name, self.kind, value)
+
+    @property
     def all_weights(self) -> list[list[nn.Parameter]]:
         return [[getattr(self, name) for name in names] for names in self._all_weights]
 
@@ -137,7 +174,8 @@ class RecurrentBase(nn.Module):
             tuple(self.layer_weights(layer, direction) for direction in range(self.num_directions))
             for layer in range(self.num_layers)
         )
-        return StackSpec(self.kind, self.hidden_size, layers, float(self.dropout), self.training)
+        return StackSpec(self.kind, self.hidden_size, layers, float(self.dropout), self.training,
+                         self._recurrent_dropout, self._zoneout_states)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -175,6 +213,10 @@ class RecurrentBase(nn.Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional is not False:
             s += f", bidirectional={self.bidirectional}"
+        if self._recurrent_dropout:
+            s += f", recurrent_dropout={self._recurrent_dropout}"
+        if self._zoneout_states:
+            s += f", zoneout={self._zoneout}"
         if self.engine != "auto":
             s += f", engine={self.engine!r}"
         return s
@@ -204,12 +246,15 @@ class RecurrentBase(nn.Module):
 
         return Stream(self, hx)
 
-    def _run(self, input, hx, record: bool):
+    def _run(self, input, hx, record: bool, inference: bool = False):
+        """(output, state, recorded steps, step mask); ``inference``: as in eval mode, whatever the module's."""
         x, layout = self._time_major(input)
         self._check_hx_rank(hx, layout)
         self._check_input(x)
         state = self._initial_state(hx, x, layout)
         spec = self.spec()
+        if inference and spec.training:  # a stream: no dropout, zoneout's expectation
+            spec = dataclasses.replace(spec, training=False)
         run = engines.select(self.engine, spec, x, state, record, owner=self._name)
         result = run(spec, x, layout.lengths, state, record)
         mask = None if layout.lengths is None else step_mask(layout.lengths, x.size(0))
@@ -313,6 +358,11 @@ def scriptable_twin(module: nn.Module) -> nn.Module:
             f"forward, which runs torch's own kernel (engine='native'). Script a module with "
             f"engine='auto' or 'native', or use torch.compile, torch.export or torch.jit.trace"
         )
+    if getattr(module, "_recurrent_dropout", 0) or getattr(module, "_zoneout_states", ()):
+        raise RuntimeError(
+            f"{name}: torch.nn's twin, which torch.jit.script compiles, has no recurrent dropout or zoneout; "
+            "script a module without them, or use torch.compile or torch.export"
+        )
     if module.kind.torch_twins is None:
         raise RuntimeError(
             f"{name}: the {module.kind.name} cell has no torch.nn counterpart, so torch.jit.script "
@@ -378,6 +428,8 @@ class RNN(RecurrentBase):
         dtype=None,
         *,
         engine: str = "auto",
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
         **unsupported,
     ) -> None:
         _reject_proj_size(unsupported)
@@ -385,7 +437,7 @@ class RNN(RecurrentBase):
         kind = kinds.RNN_TANH if nonlinearity == "tanh" else kinds.RNN_RELU
         super().__init__(
             kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            0, device, dtype, engine,
+            0, device, dtype, engine, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
         )
 
     def extra_repr(self) -> str:
@@ -419,11 +471,13 @@ class LSTM(RecurrentBase):
         *,
         forget_bias: float | None = None,
         engine: str = "auto",
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
     ) -> None:
         self.forget_bias = _check_forget_bias(forget_bias, bias)
         super().__init__(
             self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            proj_size, device, dtype, engine,
+            proj_size, device, dtype, engine, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
         )
 
     def reset_parameters(self) -> None:
@@ -476,12 +530,14 @@ class _WithoutProjection(RecurrentBase):
         dtype=None,
         *,
         engine: str = "auto",
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
         **unsupported,
     ) -> None:
         _reject_proj_size(unsupported)
         super().__init__(
             self.cell_kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            0, device, dtype, engine,
+            0, device, dtype, engine, recurrent_dropout=recurrent_dropout, zoneout=zoneout,
         )
 
 
@@ -506,6 +562,65 @@ def _check_forget_bias(forget_bias, bias: bool) -> float | None:
     if not isinstance(forget_bias, (int, float)) or isinstance(forget_bias, bool) or not math.isfinite(forget_bias):
         raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
     return float(forget_bias)
+
+
+def check_regularization(module_class: type, recurrent_dropout, zoneout) -> None:
+    """Raise the ValueError that ``module_class(..., recurrent_dropout=, zoneout=)`` would, without building it."""
+    kind = getattr(module_class, "cell_kind", kinds.RNN_TANH)  # RNN picks tanh or relu: alike here
+    _check_recurrent_dropout(module_class.__name__, kind, recurrent_dropout)
+    _check_zoneout(module_class.__name__, kind, zoneout)
+
+
+def _probability(value) -> float | None:
+    """``value`` as a float if it is a number in [0, 1), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        return None  # NaN fails the comparison too
+    return float(value)
+
+
+def _check_recurrent_dropout(owner: str, kind: CellKind, value) -> float:
+    p = _probability(value)
+    if p is None:
+        raise ValueError(f"{owner}: recurrent_dropout must be a probability in [0, 1) (the chance of dropping "
+                         f"each unit of h where W_hh reads it; 0 turns it off), got {value!r}")
+    if p and not kind.recurrent:
+        raise ValueError(f"{owner}: recurrent_dropout drops h where W_hh reads it, and the {kind.name} cell has "
+                         "no W_hh: its gates read the input only, so nothing is fed back through recurrent "
+                         "weights. Leave recurrent_dropout at 0 (dropout between layers still works)")
+    if p and not _takes_recurrent(kind.step):
+        raise ValueError(f"{owner}: the {kind.name} cell's step function takes no keyword 'recurrent' (the h "
+                         "that W_hh reads), so recurrent dropout cannot reach it; give it one, as the cells "
+                         "of gated.cells have, or leave recurrent_dropout at 0")
+    return p
+
+
+def _takes_recurrent(step) -> bool:
+    """Does a cell kind's step take ``recurrent=``? gated's do; a cell written before it may not."""
+    parameters = inspect.signature(step).parameters.values()
+    return any(p.name == "recurrent" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _check_zoneout(owner: str, kind: CellKind, value) -> tuple[float | tuple[float, float], tuple[float, ...]]:
+    """(the setting as stored, each state's probability in the kind's order, () when all are 0)."""
+    pair = isinstance(value, (tuple, list))
+    if pair and len(value) != 2:
+        raise ValueError(f"{owner}: zoneout takes one probability for every state or a pair (p_cell, p_hidden), "
+                         f"got {len(value)} values: {value!r}")
+    given = tuple(value) if pair else (value, value)
+    p_cell, p_hidden = (_probability(v) for v in given)
+    if p_cell is None or p_hidden is None:
+        raise ValueError(f"{owner}: zoneout's probabilities must be in [0, 1) (the chance that a unit keeps its "
+                         f"previous value; 0 turns it off), got {value!r}")
+    if pair and p_cell and "cell" not in kind.states:
+        raise ValueError(f"{owner}: the {kind.name} cell has no cell state, so zoneout's p_cell must be 0; "
+                         f"pass one float for its hidden state instead, e.g. zoneout={p_cell}")
+    if (p_cell or p_hidden) and not kind.recurrent:
+        raise ValueError(f"{owner}: zoneout is for cells that feed their state back through W_hh, and the "
+                         f"{kind.name} cell has none: its gates read the input only, and its sequence runs as "
+                         "one parallel scan. Leave zoneout at 0 (dropout between layers still works)")
+    by_state = {"hidden": p_hidden, "cell": p_cell}
+    states = tuple(by_state.get(name, 0.0) for name in kind.states)
+    return ((p_cell, p_hidden) if pair else p_hidden), (states if any(states) else ())
 
 
 def _set_forget_bias(b_ih: Tensor, b_hh: Tensor, hidden_size: int, value: float) -> None:

@@ -91,12 +91,23 @@ def fraction(value) -> str | None:
     return None
 
 
+def probabilities(value) -> str | None:
+    """One fraction, or a pair of them (zoneout's p_cell, p_hidden)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or any(fraction(v) for v in value):
+            shown = ",".join(str(v) for v in value)
+            return f"must be one number at least 0 and below 1, or two of them as PC,PH, got {shown}"
+        return None
+    return fraction(value)
+
+
 # TrainSettings and ModelConfig fields, by name. None always passes: it means "the default" or "no limit".
 SETTING_RULES: dict[str, Rule] = {
     "epochs": at_least(1), "batch_size": at_least(1), "lr": positive, "seed": between(*SEED_RANGE),
     "weight_decay": not_negative, "clip": not_negative, "warmup": at_least(0), "steps": at_least(1),
     "time_limit": positive, "checkpoint_every": at_least(1), "patience": at_least(1), "target": finite,
     "hidden_size": at_least(1), "num_layers": at_least(1), "embedding_size": at_least(1), "dropout": fraction,
+    "recurrent_dropout": fraction, "zoneout": probabilities,
 }
 
 

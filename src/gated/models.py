@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .layers import GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, MinGRU, MinLSTM, PeepholeLSTM
+from .layers import GRU, LSTM, RNN, LayerNormGRU, LayerNormLSTM, MinGRU, MinLSTM, PeepholeLSTM, check_regularization
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "peephole-lstm": PeepholeLSTM,
          "ln-lstm": LayerNormLSTM, "ln-gru": LayerNormGRU}
@@ -34,10 +34,15 @@ class ModelConfig:
     bidirectional: bool = False
     dropout: float = 0.0
     forget_bias: float | None = 1.0  # LSTM only
+    recurrent_dropout: float = 0.0  # of h where W_hh reads it, one mask per sequence (layers.RecurrentBase)
+    zoneout: float | tuple[float, float] = 0.0  # one p for every state, or (p_cell, p_hidden)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"unknown model {self.cell!r}: choose one of {', '.join(CELLS)}")
+        if isinstance(self.zoneout, list):  # JSON has no tuples: config.json gives the pair back as a list
+            object.__setattr__(self, "zoneout", tuple(self.zoneout))
+        check_regularization(CELLS[self.cell], self.recurrent_dropout, self.zoneout)
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}: choose one of {', '.join(READOUTS)}")
         if (self.vocab_size > 0) == (self.input_size > 0):
@@ -71,7 +76,8 @@ class SequenceModel(nn.Module):
         extra = {"forget_bias": c.forget_bias} if issubclass(CELLS[c.cell], LSTM) else {}
         self.rnn = CELLS[c.cell](
             features, c.hidden_size, num_layers=c.num_layers, batch_first=True,
-            dropout=c.dropout if c.num_layers > 1 else 0.0, bidirectional=c.bidirectional, **extra,
+            dropout=c.dropout if c.num_layers > 1 else 0.0, bidirectional=c.bidirectional,
+            recurrent_dropout=c.recurrent_dropout, zoneout=c.zoneout, **extra,
         )
         self.dropout = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden_size * (2 if c.bidirectional else 1), c.output_size)

@@ -30,7 +30,8 @@ import torch
 
 from . import __version__, limits
 from . import checkpoint as ckpt
-from .models import ModelConfig, SequenceModel, parameter_count
+from .layers import check_regularization
+from .models import CELLS, ModelConfig, SequenceModel, parameter_count
 from .tasks import TASKS, Task
 from .train import Trainer, TrainSettings
 
@@ -100,6 +101,8 @@ def _check_values(plan: Plan) -> None:
     limits.check_all(plan.training)
     limits.check_all(plan.model)
     limits.check_all(plan.options, TASKS[plan.task].option_rules)
+    if plan.cell in CELLS:  # a cell that cannot take them (min-gru: no W_hh) says why, before the data is read
+        check_regularization(CELLS[plan.cell], plan.model.get("recurrent_dropout", 0.0), plan.model.get("zoneout", 0.0))
 
 
 def _refuse_unknown(given: Mapping[str, Any], known, what: str) -> None:
@@ -187,6 +190,8 @@ def _refuse_changes(out: Path, config: dict, task: str | None, cell: str | None,
 def _same(name: str, given: Any, stored: Any) -> bool:
     if name == "data" and given is not None and stored is not None:  # config.json keeps the path resolved
         return Path(given).resolve() == Path(stored).resolve()
+    if isinstance(given, (tuple, list)) and isinstance(stored, (tuple, list)):  # config.json keeps pairs as lists
+        return list(given) == list(stored)
     return given == stored
 
 

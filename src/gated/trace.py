@@ -20,6 +20,13 @@ output gate is ``trace.output_gate`` or ``trace["output"]``.
 
 For packed input of unequal lengths, ``mask[t, b]`` is True where step ``t``
 belongs to sequence ``b``; values at padded steps are zero.
+
+A module with recurrent regularisation, traced while training, also shows the
+masks it drew, under plain names beside the guide's: ``recurrent_mask``
+(recurrent dropout's, 0 or 1/(1-p), the same at every step, the size of h) and
+``zoneout_hidden``, ``zoneout_cell`` (1 where a unit kept its previous value).
+With zoneout, ``hidden`` and ``cell`` are the states after it, what the next
+step reads and the module outputs.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ weights, frozen at the call; engines never see the module. The engines:
   its own backward (``fused.py``, ``kernels.py``); CPU, float32/float64.
 * ``native``: torch's own kernels (what ``torch.nn`` runs); no trace.
 
+Recurrent dropout (while training) and zoneout (also in eval, as its
+expectation) run on the reference engine alone: ``fused`` and ``native`` give
+``StackSpec.regularization`` as their reason, so ``auto`` picks ``reference``.
+
 ``engine="auto"`` picks one per call with :func:`choose`. Under torch's program
 tools (``torch.compile``, ``torch.export``, ``torch.func``, ``torch.jit.trace``,
 fake tensors, dispatch modes) the fused engine steps aside (``tracing.py``), so

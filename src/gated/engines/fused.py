@@ -70,6 +70,8 @@ def supports(spec: StackSpec, x: Tensor, record: bool = False) -> str | None:
     """None when this engine can run ``spec`` on ``x``, else why not."""
     if spec.kind.kernels is None:
         return f"the {spec.kind.name} cell has no fused kernels"
+    if spec.regularization:  # the kernels have neither (yet)
+        return spec.regularization
     if x.device.type != "cpu":
         return f"it runs on the CPU, the input is on {x.device}"
     if x.dtype not in DTYPES:

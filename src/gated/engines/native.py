@@ -21,6 +21,8 @@ def supports(spec: StackSpec, x: Tensor, record: bool) -> str | None:
     """None when torch's kernel can do what is asked, else why not."""
     if spec.kind.native is None:
         return f"torch has no kernel for the {spec.kind.name} cell"
+    if spec.regularization:  # torch's kernels have neither
+        return spec.regularization
     if record:
         return "torch's kernels run the sequence in one call and cannot record gates (trace)"
     if vmapping():

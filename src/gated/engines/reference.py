@@ -11,6 +11,13 @@ clarity over speed, with two exceptions that cost nothing in clarity:
 Sequences of different lengths (packed input) are run padded, with a mask that
 freezes each sequence's state once it has ended and zeroes its outputs.
 
+Recurrent regularisation lives here too, and only here (the other engines
+refuse a call where it changes the result: ``StackSpec.regularization``):
+recurrent dropout draws one mask per layer and direction before the loop
+(:func:`recurrent_dropout_mask`), and zoneout mixes each step's new state
+with the previous one after the step (:class:`Zoneout`), before the mask of
+packed input.
+
 A cell kind with a ``sequence`` function (gates of the input only: MinGRU,
 MinLSTM) has no loop to run: that function computes all steps at once, with
 the same mask, and is checked against a loop over its ``step``.
@@ -46,11 +53,62 @@ def run(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record
 
 def _reference_direction(spec: StackSpec, weights: LayerWeights, layer_input, start: State, lengths, mask,
                          reverse: bool, record: bool):
-    project = spec.kind.project
-    xp = project(layer_input, weights) if project else F.linear(layer_input, weights.w_ih, weights.b_ih)
-    if spec.kind.sequence is not None:
-        return run_sequence(spec.kind.sequence, xp, start, mask, lengths, reverse, record)
-    return run_direction(bind(spec.kind, weights), xp, start, mask, lengths, reverse, record)
+    kind = spec.kind
+    xp = kind.project(layer_input, weights) if kind.project else F.linear(layer_input, weights.w_ih, weights.b_ih)
+    if kind.sequence is not None:
+        return run_sequence(kind.sequence, xp, start, mask, lengths, reverse, record)
+    dropped = recurrent_dropout_mask(spec, start[kind.states.index("hidden")])
+    zoneout = Zoneout(kind.states, spec.zoneout, spec.training) if spec.zones_out else None
+    out, final, steps = run_direction(bind(kind, weights, dropped), xp, start, mask, lengths, reverse, record,
+                                      zoneout)
+    if steps is not None and dropped is not None:
+        # The same mask at every step; zero past a sequence's end, like everything a trace holds.
+        steps["recurrent_mask"] = dropped.expand(xp.size(0), *dropped.shape) * (1 if mask is None else mask)
+    return out, final, steps
+
+
+def recurrent_dropout_mask(spec: StackSpec, hidden: Tensor) -> Tensor | None:
+    """Recurrent dropout's mask for one layer and direction (Gal and Ghahramani 2016), or None when off.
+
+        W_hh reads m ⊙ h_prev instead of h_prev, with the same m at every step of the call
+        m_j = 0 with probability p, else 1 / (1 - p)       (inverted dropout: E[m_j] = 1)
+
+    One mask per sequence (a row per batch entry), drawn from torch's generator on the input's
+    device, so ``torch.manual_seed`` repeats it. ``hidden`` is the start state, (B, H).
+    """
+    if not spec.drops_recurrent:
+        return None
+    keep = 1.0 - spec.recurrent_dropout
+    return torch.empty(hidden.shape, dtype=hidden.dtype, device=hidden.device).bernoulli_(keep).div_(keep)
+
+
+class Zoneout(NamedTuple):
+    """Zoneout (Krueger et al. 2017) for one layer and direction: each unit may keep its previous value.
+
+        training: s_t = m ⊙ s_(t-1) + (1 - m) ⊙ s_new,  m_j ~ Bernoulli(p_s), fresh at every step
+        eval:     s_t = p_s s_(t-1) + (1 - p_s) s_new    (the expectation over m)
+
+    for each state s (h with p_hidden, c with p_cell), where s_new is what the cell computed
+    from s_(t-1) (the LSTM's h_new reads its c_new, not the zoned c_t, as in the paper).
+    """
+
+    names: tuple[str, ...]  # the kind's states, in order
+    p: tuple[float, ...]  # the probability of keeping each one's previous value
+    training: bool
+
+    def __call__(self, new: State, prev: State) -> tuple[State, dict[str, Tensor]]:
+        """The zoned states, and the masks drawn (1 where a unit kept its previous value) by name."""
+        states, kept = [], {}
+        for name, p, n, s in zip(self.names, self.p, new, prev):
+            if p == 0:
+                states.append(n)
+            elif self.training:
+                m = torch.empty_like(n).bernoulli_(p)
+                kept[f"zoneout_{name}"] = m
+                states.append(torch.where(m.bool(), s, n))  # exactly one or the other
+            else:
+                states.append(p * s + (1 - p) * n)
+        return tuple(states), kept
 
 
 def run_layers(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State, record: bool,
@@ -82,32 +140,48 @@ def run_layers(spec: StackSpec, x: Tensor, lengths: Tensor | None, state: State,
     return EngineOutput(layer_input, new_state, steps)
 
 
-def bind(kind, weights: LayerWeights) -> Step:
-    """One layer's step: the cell of ``kind`` with these weights, returning (all it computed, next state)."""
+def bind(kind, weights: LayerWeights, recurrent_mask: Tensor | None = None) -> Step:
+    """One layer's step: the cell of ``kind`` with these weights, returning (all it computed, next state).
 
-    def step(x_t, state):
-        values = kind.step(x_t, state, weights)
+    ``recurrent_mask`` (recurrent dropout's, :func:`recurrent_dropout_mask`) multiplies the hidden
+    state where ``W_hh`` reads it, and nowhere else; None: the cell reads h as it is.
+    """
+    if recurrent_mask is None:
+        def step(x_t, state):
+            values = kind.step(x_t, state, weights)
+            return values, kind.next_state(values)
+
+        return step
+    hidden = kind.states.index("hidden")
+
+    def dropped_step(x_t, state):
+        values = kind.step(x_t, state, weights, recurrent=recurrent_mask * state[hidden])
         return values, kind.next_state(values)
 
-    return step
+    return dropped_step
 
 
-def run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, record: bool):
-    """The for loop over time of the guide, for one layer and one direction."""
+def run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, record: bool,
+                  zoneout: Zoneout | None = None):
+    """The for loop over time of the guide, for one layer and one direction (with ``zoneout``, if any)."""
     if reverse:
         xp = _reverse_in_time(xp, lengths)
     hiddens, records = [], []
     for t, x_t in enumerate(xp.unbind(0)):
         values, new_state = step(x_t, state)
+        kept = {}
+        if zoneout is not None:
+            new_state, kept = zoneout(new_state, state)
+            values = values._replace(**dict(zip(zoneout.names, new_state)))  # the output is the zoned h
         if mask is not None:
             # A sequence that has ended keeps its last state.
             new_state = tuple(torch.where(mask[t], n, s) for n, s in zip(new_state, state))
         state = new_state
         hiddens.append(values.hidden)
         if record:
-            records.append(values)
+            records.append({**values._asdict(), **kept})
     output = torch.stack(hiddens)
-    steps = {name: torch.stack(seq) for name, seq in zip(records[0]._fields, zip(*records))} if record else None
+    steps = {name: torch.stack([r[name] for r in records]) for name in records[0]} if record else None
     return _finish(output, state, steps, mask, lengths, reverse)
 
 

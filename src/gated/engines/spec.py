@@ -171,6 +171,9 @@ class StackSpec:
     layers: tuple[tuple[LayerWeights, ...], ...]  # [layer][direction]: direction 1 reads right to left
     dropout: float  # between layers, while training
     training: bool
+    # Recurrent regularisation, which only the reference engine runs (see ``regularization``):
+    recurrent_dropout: float = 0.0  # of h where W_hh reads it, one mask per sequence, while training
+    zoneout: tuple[float, ...] = ()  # per state, in the kind's ``states`` order; () or zeros: none
 
     @property
     def num_layers(self) -> int:
@@ -183,6 +186,31 @@ class StackSpec:
     @property
     def bias(self) -> bool:
         return self.layers[0][0].b_ih is not None
+
+    @property
+    def drops_recurrent(self) -> bool:
+        """Does recurrent dropout act on this call? Only while training, as any dropout."""
+        return self.training and self.recurrent_dropout > 0
+
+    @property
+    def zones_out(self) -> bool:
+        """Does zoneout act on this call? In training (random masks) and in eval (their expectation)."""
+        return any(self.zoneout)  # probabilities, checked by the module: none is negative
+
+    @property
+    def regularization(self) -> str | None:
+        """Why an engine without recurrent dropout and zoneout would compute something else; None if not.
+
+        The one check that the fused and native engines make: their kernels have neither, so where
+        either changes the result, ``engine="auto"`` runs the reference engine and a named one refuses.
+        """
+        if self.drops_recurrent:
+            return ("recurrent dropout (training: one mask per sequence on the h that W_hh reads) runs on "
+                    "the reference engine only; use engine='auto' or 'reference'")
+        if self.zones_out:
+            mode = "training: random masks" if self.training else "eval: the expectation p*prev + (1-p)*new"
+            return f"zoneout ({mode}) runs on the reference engine only; use engine='auto' or 'reference'"
+        return None
 
     def flat_weights(self) -> list[Tensor]:
         """Every weight in torch's order: layer by layer, direction by direction, absent ones left out."""

@@ -19,12 +19,17 @@ carries its state on, in the new dtype. A change to the other weights alone
 is not seen: call ``reset()`` after one.
 
 Bidirectional modules cannot stream (their backward direction needs the end of
-the sequence first). Without numba, for dtypes other than float32/float64, or
-for a cell kind without fused kernels, the stream runs the module one step at
-a time.
+the sequence first). Without numba, for dtypes other than float32/float64, for
+a cell kind without fused kernels, or for a module with zoneout (which the
+kernels do not do), the stream runs the module one step at a time, as in eval
+mode whatever the module's mode: no dropout, and zoneout's expectation
+``s = p s_prev + (1 - p) s_new``. Recurrent dropout acts only in training, so
+it changes nothing here.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -160,8 +165,9 @@ class Stream:
             self._steps = [kernels.stream_step(w, batch, self._dtype) for w in weights]
 
     def _slow_step(self, x_t: Tensor) -> Tensor:
-        """Without numba: the module itself on a sequence of one step."""
-        y, self._slow_state = self.module(x_t.unsqueeze(0), self._slow_state)
+        """Without the fast path: the module itself on a sequence of one step, computed as in eval mode."""
+        y, self._slow_state, _, _ = self.module._run(x_t.unsqueeze(0), self._slow_state, record=False,
+                                                     inference=True)
         self._state = [()]
         return y[0]
 
@@ -172,8 +178,10 @@ def _squeeze_state(state):
 
 def _fast_path_possible(module) -> bool:
     weight = module.weight_ih_l0
+    inference = dataclasses.replace(module.spec(), training=False)  # what a stream computes
     return (
         module.kind.kernels is not None
+        and inference.regularization is None  # zoneout: the kernels have none
         and fused.available() is None
         and weight.device.type == "cpu"
         and weight.dtype in fused.DTYPES
