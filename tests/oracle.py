@@ -45,7 +45,9 @@ def random_hx(module, batch: int | None, generator=None):
     h_size = module.proj_size or module.hidden_size
     lead = (rows,) if batch is None else (rows, batch)
     h = torch.randn(*lead, h_size, generator=generator)
-    if module.mode == "LSTM":
+    # gated's modules name what they carry (their cell kind's states); torch.nn's only their mode.
+    carries_cell = "cell" in module.kind.states if hasattr(module, "kind") else module.mode == "LSTM"
+    if carries_cell:
         return (h, torch.randn(*lead, module.hidden_size, generator=generator))
     return h
 

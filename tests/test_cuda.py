@@ -1,0 +1,164 @@
+"""gated on a CUDA GPU: the parity matrix against torch.nn (cuDNN), and every cell kind against the CPU.
+
+Skipped without a GPU. On the GPU the fused engine steps aside (it is numba on
+the CPU): ``auto`` runs torch's cuDNN kernels for the four torch cells and the
+reference engine for the others, whose loop (or, for MinGRU and MinLSTM, the
+parallel scan) runs as torch operations on the device.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn.utils.rnn import PackedSequence
+
+import gated
+from oracle import pack, random_hx, tensors_of, twins, weighted_sum
+from test_parity import LENGTHS, MATRIX, B, H, I, T, _case_id
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture(autouse=True)
+def _exact_float32():
+    # TF32 would round matrix products to 10 bits of mantissa: the comparison is about our code.
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _leaf(t: torch.Tensor, device) -> torch.Tensor:
+    return t.to(device).detach().requires_grad_()
+
+
+def _run(module, layout, batch_first, with_hx, seed, device):
+    """Outputs, state and every gradient of one call; the random numbers are drawn on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    if layout == "unbatched":
+        leaf = _leaf(torch.randn(T, I, generator=g), device)
+        inp = leaf
+    else:
+        leaf = _leaf(torch.randn((B, T, I) if batch_first else (T, B, I), generator=g), device)
+        inp = pack(leaf, LENGTHS, batch_first) if layout == "packed" else leaf
+    hx, hx_leaves = None, []
+    if with_hx:
+        hx = random_hx(module, None if layout == "unbatched" else B, g)
+        hx_leaves = [_leaf(h, device) for h in (hx if isinstance(hx, tuple) else (hx,))]
+        hx = tuple(hx_leaves) if isinstance(hx, tuple) else hx_leaves[0]
+    output, state = module(inp, hx)
+    weighted_sum([t.cpu() for t in tensors_of(output) + tensors_of(state)]).backward()
+    grads = [leaf.grad] + [h.grad for h in hx_leaves] + [p.grad for p in module.parameters()]
+    return output, state, grads
+
+
+def _close(got, want, rtol=1e-5, atol=1e-5):
+    torch.testing.assert_close(got.cpu(), want.cpu(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("engine", ["auto", "native", "reference"])
+@pytest.mark.parametrize("case", MATRIX, ids=_case_id)
+def test_matches_torch_on_cuda(case, engine):
+    kind, layers, bidirectional, batch_first, bias, proj, layout, with_hx = case
+    options = dict(num_layers=layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
+    if proj:
+        options["proj_size"] = proj
+    torch.manual_seed(0)
+    theirs, ours = (m.to(CUDA) for m in twins(kind, I, H, engine=engine, **options))
+
+    want_out, want_state, want_grads = _run(theirs, layout, batch_first, with_hx, 7, CUDA)
+    got_out, got_state, got_grads = _run(ours, layout, batch_first, with_hx, 7, CUDA)
+
+    assert type(got_out) is type(want_out)
+    if isinstance(want_out, PackedSequence):
+        assert torch.equal(got_out.batch_sizes, want_out.batch_sizes)
+    for got, want in zip(tensors_of(got_out) + tensors_of(got_state), tensors_of(want_out) + tensors_of(want_state)):
+        assert got.device.type == "cuda" and got.shape == want.shape
+        _close(got, want)
+    assert len(got_grads) == len(want_grads)
+    for got, want in zip(got_grads, want_grads):
+        assert got is not None and got.device.type == "cuda"
+        _close(got, want, rtol=1e-4)
+
+
+NEW_CELLS = {
+    "peephole-lstm": lambda: gated.PeepholeLSTM(I, H, num_layers=2, bidirectional=True),
+    "ln-lstm": lambda: gated.LayerNormLSTM(I, H, num_layers=2, bidirectional=True),
+    "ln-gru": lambda: gated.LayerNormGRU(I, H, num_layers=2, bidirectional=True),
+    "min-gru": lambda: gated.MinGRU(I, H, num_layers=2, bidirectional=True),
+    "min-lstm": lambda: gated.MinLSTM(I, H, num_layers=2, bidirectional=True),
+}
+
+
+def _randomise(module) -> None:
+    # Norm gains start at 1 and biases at 0: random values make every weight's role visible.
+    with torch.no_grad():
+        for p in module.parameters():
+            p.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize("layout", ["batched", "packed"])
+@pytest.mark.parametrize("name", sorted(NEW_CELLS))
+def test_new_cells_on_cuda_match_the_cpu(name, layout):
+    torch.manual_seed(0)
+    cpu = NEW_CELLS[name]()
+    _randomise(cpu)
+    gpu = NEW_CELLS[name]().to(CUDA)
+    gpu.load_state_dict(cpu.state_dict())
+    want_out, want_state, want_grads = _run(cpu, layout, False, True, 3, "cpu")
+    got_out, got_state, got_grads = _run(gpu, layout, False, True, 3, CUDA)
+    for got, want in zip(tensors_of(got_out) + tensors_of(got_state), tensors_of(want_out) + tensors_of(want_state)):
+        assert got.device.type == "cuda"
+        _close(got, want)
+    for got, want in zip(got_grads, want_grads):
+        _close(got, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(NEW_CELLS))
+def test_trace_on_cuda_matches_the_cpu(name):
+    torch.manual_seed(0)
+    cpu = NEW_CELLS[name]()
+    _randomise(cpu)
+    gpu = NEW_CELLS[name]().to(CUDA)
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(T, B, I)
+    want, got = cpu.trace(x), gpu.trace(x.to(CUDA))
+    assert set(got.names) == set(want.names)
+    for gate in want.names:
+        _close(got[gate], want[gate])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_trace_and_stream_on_cuda(kind):
+    torch.manual_seed(0)
+    theirs, ours = twins(kind, I, H, num_layers=2)
+    x = torch.randn(T, B, I)
+    cpu_trace = ours.trace(x)
+    ours = ours.to(CUDA).eval()
+    gpu_trace = ours.trace(x.to(CUDA))
+    for gate in cpu_trace.names:
+        _close(gpu_trace[gate], cpu_trace[gate])
+    stream = ours.stream()
+    stepped = torch.stack([stream.step(x_t.to(CUDA)) for x_t in x])
+    with torch.no_grad():
+        whole = ours(x.to(CUDA))[0]
+    _close(stepped, whole)
+
+
+def test_fused_engine_refuses_cuda_with_the_reason():
+    module = gated.GRU(I, H, engine="fused").to(CUDA)
+    with pytest.raises(RuntimeError, match="CPU"):
+        module(torch.randn(T, B, I, device=CUDA))
+
+
+@pytest.mark.parametrize("cls", [gated.MinGRU, gated.MinLSTM])
+def test_parallel_scan_on_cuda_matches_the_step_loop_at_4096_steps(cls):
+    torch.manual_seed(0)
+    module = cls(8, 16).to(CUDA)
+    x = torch.randn(4096, 2, 8, device=CUDA)
+    with torch.no_grad():
+        scanned = module(x)[0]
+        stream = module.eval().stream()
+        stepped = torch.stack([stream.step(x_t) for x_t in x])
+    _close(scanned, stepped)
