@@ -121,8 +121,8 @@ def test_trace_streams_and_pickle():
 def test_what_it_cannot_do_is_said():
     with pytest.raises(ValueError, match="proj_size must be 0"):
         gated.PeepholeLSTM(3, 4, proj_size=2)
-    with pytest.raises(RuntimeError, match="PEEPHOLE_LSTM cell has no fused kernels"):
-        gated.PeepholeLSTM(3, 4, engine="fused")(torch.randn(2, 1, 3))
+    with pytest.raises(RuntimeError, match="engine='native' cannot run here"):
+        gated.PeepholeLSTM(3, 4, engine="native")(torch.randn(2, 1, 3))
     with pytest.raises(RuntimeError, match="no torch.nn counterpart"):
         torch.jit.script(gated.PeepholeLSTM(3, 4))
 

@@ -10,7 +10,8 @@ what engines are handed, in ``engines/spec.py``.
 
 Adding a cell is: its step function in ``cells.py``, one ``CellKind`` here
 (``register`` it, so that modules using it can be pickled), and, if it should
-be fast, its kernels in ``engines/fused_cells.py``. Without kernels it runs on
+be fast, its kernels (``engines/fused_cells.py`` for torch's four; a ``fused_*.py`` of its own, with
+its numba loops in ``kernels_*.py``, for the others). Without kernels it runs on
 the reference engine, traces, streams and is explained like any other.
 """
 
@@ -94,7 +95,7 @@ GRU = register(CellKind(
     kernels=GRU_KERNELS, native="gru", torch_twins=(nn.GRU, nn.GRUCell),
 ))
 # The LSTM with peepholes: torch's LSTM weights, plus one peephole weight per unit for each of
-# the three sigmoid gates. No fused kernels or torch op yet: it runs on the reference engine.
+# the three sigmoid gates. Fused kernels in engines/fused_peephole.py; torch has no op for it.
 PEEPHOLE_LSTM = register(CellKind(
     name="PEEPHOLE_LSTM", family="peephole-lstm",
     rows=LSTM.rows, states=LSTM.states, gates=LSTM.gates, shown=LSTM.shown,

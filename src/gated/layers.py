@@ -506,7 +506,7 @@ class PeepholeLSTM(LSTM):
     LSTM (``cells.peephole_lstm_cell``). Arguments as ``gated.LSTM`` without ``proj_size``.
     Parameters: ``torch.nn.LSTM``'s, under the same names (a trained LSTM's state_dict loads
     with ``strict=False``), plus ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}``,
-    one value per unit. It runs on the reference engine (no fused kernels yet).
+    one value per unit. Its fused kernels are in ``engines/fused_peephole.py``.
     """
 
     cell_kind = kinds.PEEPHOLE_LSTM
