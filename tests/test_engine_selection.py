@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -89,3 +92,11 @@ def test_the_chosen_engine_runs_and_agrees_with_reference(cls, batch, grad, reco
 def test_unknown_engine_names_are_refused():
     with pytest.raises(ValueError, match="engine must be one of"):
         engines.select("fast", gated.GRU(I, H).spec(), _x())
+
+
+def test_importing_gated_loads_neither_numba_nor_scipy():
+    # The fused engine limits SciPy's BLAS to one thread as it loads it (fused.available); a kernel
+    # module imported with gated would load that BLAS first, with all its threads.
+    code = "import sys, gated; print('numba' in sys.modules, 'scipy.linalg' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
