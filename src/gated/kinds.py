@@ -131,7 +131,8 @@ LAYER_NORM_GRU = register(CellKind(
     kernels=LAYER_NORM_GRU_KERNELS,
 ))
 # minGRU and minLSTM (Feng et al. 2024): gates of the input only, so no W_hh or b_hh
-# (``recurrent=False``) and the whole sequence runs as one parallel scan (``sequence``).
+# (``recurrent=False``); the reference engine runs the whole sequence as one parallel scan
+# (``sequence``), the fused one as one pass over time (engines/fused_min.py).
 MIN_GRU = register(CellKind(
     name="MIN_GRU", family="min-gru", rows=("update", "candidate"), states=("hidden",),
     gates=("update",), shown=("update", "hidden"),

@@ -667,10 +667,12 @@ class MinGRU(_WithoutProjection):
     (``cells.min_gru_cell``; z weighs the new value, as in the paper). The candidate is
     linear, as in the paper's main equations: the paper's positive ``g(h̃)`` serves its
     log-space scan, and the scan here (``engines/scan.py``) works in the linear domain, in
-    chunks, within 1e-6 of the step-by-step loop in float32. A whole sequence (forward,
-    trace, training) runs as that parallel scan; ``stream()`` runs step by step.
-    Arguments as ``gated.GRU``. Parameters per layer: ``weight_ih_l{k}`` (rows: update,
-    candidate) and ``bias_ih_l{k}``; there is no ``weight_hh``. Engine: reference only.
+    chunks, within 1e-6 of the step-by-step loop in float32. On the reference engine (and so
+    on a GPU) a whole sequence runs as that parallel scan; the fused engine (the CPU's,
+    ``engines/fused_min.py``) makes one pass over time instead, which on a CPU costs less than
+    the scan's log2(chunk) rounds; ``stream()`` runs step by step. Arguments as ``gated.GRU``.
+    Parameters per layer: ``weight_ih_l{k}`` (rows: update, candidate) and ``bias_ih_l{k}``;
+    there is no ``weight_hh``.
     """
 
     cell_kind = kinds.MIN_GRU
@@ -684,7 +686,7 @@ class MinLSTM(_WithoutProjection):
     records the two shares as ``forget_share`` and ``input_share``). No cell state: the state
     is h alone, as for ``MinGRU``. Linear candidate and parallel scan as in ``MinGRU``.
     Arguments as ``gated.GRU``. Parameters per layer: ``weight_ih_l{k}`` (rows: forget,
-    input, candidate) and ``bias_ih_l{k}``. Engine: reference only.
+    input, candidate) and ``bias_ih_l{k}``. Engines as ``MinGRU``.
     """
 
     cell_kind = kinds.MIN_LSTM
