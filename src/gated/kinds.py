@@ -107,7 +107,7 @@ PEEPHOLE_LSTM = register(CellKind(
 ))
 # Layer-normalised LSTM and GRU (Ba, Kiros and Hinton 2016): torch's weights, plus each norm's
 # gain and bias as extras. The input's norm runs over all steps at once, in ``project``, since
-# it does not depend on the state. No fused kernels or torch op: the reference engine runs them.
+# it does not depend on the state. Fused kernels in engines/fused_layer_norm.py; torch has no op.
 LAYER_NORM_LSTM = register(CellKind(
     name="LAYER_NORM_LSTM", family="ln-lstm",
     rows=LSTM.rows, states=LSTM.states, gates=LSTM.gates, shown=LSTM.shown,

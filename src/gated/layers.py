@@ -640,7 +640,7 @@ class LayerNormLSTM(LSTM):
     ``strict=False``; ``b = bias_ih + bias_hh`` is added after the norms), plus each norm's gain
     and bias: ``ln_weight_ih_l{k}``, ``ln_bias_ih_l{k}``, ``ln_weight_hh_l{k}``,
     ``ln_bias_hh_l{k}`` (one per gate row), ``ln_weight_c_l{k}``, ``ln_bias_c_l{k}`` (one per unit).
-    A trace adds ``cell_normalized``. It runs on the reference engine (no fused kernels yet).
+    A trace adds ``cell_normalized``. Fused kernels: ``engines/fused_layer_norm.py``.
     """
 
     cell_kind = kinds.LAYER_NORM_LSTM
@@ -654,7 +654,7 @@ class LayerNormGRU(GRU):
     Arguments as ``gated.GRU``. Parameters: ``torch.nn.GRU``'s under the same names (a trained
     GRU's state_dict loads with ``strict=False``), plus the norms' gains ``ln_weight_ih_l{k}`` and
     ``ln_weight_hh_l{k}``, one per gate row (haste's norms have no bias of their own: torch's
-    biases follow them). It runs on the reference engine (no fused kernels yet).
+    biases follow them). Fused kernels: ``engines/fused_layer_norm.py``.
     """
 
     cell_kind = kinds.LAYER_NORM_GRU
