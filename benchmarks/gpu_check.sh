@@ -13,9 +13,9 @@
 # Training runs whose time runs past DEADLINE_SECONDS are stopped and left out of the tables.
 set -u
 out=${1:?usage: gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS]}
-jobs=${2:-12}
-per_run=${3:-75}
-deadline=${4:-520}
+jobs=${2:-13}
+per_run=${3:-70}
+deadline=${4:-450}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 runs=/tmp/gated-results
@@ -26,15 +26,17 @@ runs=/tmp/gated-results
     python3 -c "import torch, numba; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numba', numba.__version__)"
 } >"$out/device.txt" 2>&1
 
-# Compile the fused kernels once (numba caches them beside the code), so that the parallel runs load them.
-python3 -c "
+# Compile the fused kernels once, one process per cell (numba caches them beside the code), so that the
+# timed training runs load them instead of spending their budget compiling.
+for cls in LSTM GRU RNN PeepholeLSTM LayerNormLSTM LayerNormGRU MinGRU MinLSTM; do
+    python3 -c "
 import torch, gated
-x = torch.randn(3, 2, 4)
-for cls in (gated.LSTM, gated.GRU, gated.RNN, gated.PeepholeLSTM, gated.LayerNormLSTM, gated.LayerNormGRU,
-            gated.MinGRU, gated.MinLSTM):
-    m = cls(4, 5, engine='fused')
-    m(x)[0].sum().backward()
-" >>"$out/device.txt" 2>&1
+m = gated.$cls(4, 5, engine='fused')
+m(torch.randn(3, 2, 4))[0].sum().backward()
+m.eval().stream().step(torch.randn(2, 4))
+" >>"$out/device.txt" 2>&1 &
+done
+wait
 
 timeout "$deadline" python3 benchmarks/results.py --only variants --order seed-first --jobs "$jobs" \
     --time-limit "$per_run" --out "$runs" >/dev/null 2>"$out/results.err" &
