@@ -8,6 +8,9 @@ parallel scan) runs as torch operations on the device.
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence
@@ -29,32 +32,47 @@ def _exact_float32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def _leaf(t: torch.Tensor, device) -> torch.Tensor:
-    return t.to(device).detach().requires_grad_()
+def _leaf(t: torch.Tensor, device, dtype=torch.float32) -> torch.Tensor:
+    return t.to(device, dtype).detach().requires_grad_()
 
 
-def _run(module, layout, batch_first, with_hx, seed, device):
+def _run(module, layout, batch_first, with_hx, seed, device, dtype=torch.float32):
     """Outputs, state and every gradient of one call; the random numbers are drawn on the CPU."""
     g = torch.Generator().manual_seed(seed)
     if layout == "unbatched":
-        leaf = _leaf(torch.randn(T, I, generator=g), device)
+        leaf = _leaf(torch.randn(T, I, generator=g), device, dtype)
         inp = leaf
     else:
-        leaf = _leaf(torch.randn((B, T, I) if batch_first else (T, B, I), generator=g), device)
+        leaf = _leaf(torch.randn((B, T, I) if batch_first else (T, B, I), generator=g), device, dtype)
         inp = pack(leaf, LENGTHS, batch_first) if layout == "packed" else leaf
     hx, hx_leaves = None, []
     if with_hx:
         hx = random_hx(module, None if layout == "unbatched" else B, g)
-        hx_leaves = [_leaf(h, device) for h in (hx if isinstance(hx, tuple) else (hx,))]
+        hx_leaves = [_leaf(h, device, dtype) for h in (hx if isinstance(hx, tuple) else (hx,))]
         hx = tuple(hx_leaves) if isinstance(hx, tuple) else hx_leaves[0]
     output, state = module(inp, hx)
-    weighted_sum([t.cpu() for t in tensors_of(output) + tensors_of(state)]).backward()
+    weighted_sum([t.cpu().float() for t in tensors_of(output) + tensors_of(state)]).backward()
     grads = [leaf.grad] + [h.grad for h in hx_leaves] + [p.grad for p in module.parameters()]
     return output, state, grads
 
 
 def _close(got, want, rtol=1e-5, atol=1e-5):
     torch.testing.assert_close(got.cpu(), want.cpu(), rtol=rtol, atol=atol)
+
+
+def _agree(got, want, truth, rtol=1e-5, atol=1e-5):
+    """``got`` matches torch.nn's ``want``, or is at least as close to the float64 ``truth`` as ``want`` is.
+
+    cuDNN sums in its own order, so where the two float32 results differ by more than the
+    tolerance (gradients of long tanh chains), the float64 result says which is off: gated's
+    error may be at most twice cuDNN's own, plus the tolerance.
+    """
+    got, want, truth = got.cpu().double(), want.cpu().double(), truth.cpu().double()
+    if torch.allclose(got, want, rtol=rtol, atol=atol):
+        return
+    ours, theirs = (got - truth).abs(), (want - truth).abs()
+    worst = (ours - 2 * theirs - atol - rtol * truth.abs()).max().item()
+    assert worst <= 0, f"gated is off the float64 result by up to {ours.max().item():.3g}, cuDNN by {theirs.max().item():.3g}"
 
 
 @pytest.mark.parametrize("engine", ["auto", "native", "reference"])
@@ -69,17 +87,41 @@ def test_matches_torch_on_cuda(case, engine):
 
     want_out, want_state, want_grads = _run(theirs, layout, batch_first, with_hx, 7, CUDA)
     got_out, got_state, got_grads = _run(ours, layout, batch_first, with_hx, 7, CUDA)
+    truth_out, truth_state, truth_grads = _run(copy.deepcopy(theirs).double(), layout, batch_first, with_hx, 7, CUDA,
+                                               torch.float64)
 
     assert type(got_out) is type(want_out)
     if isinstance(want_out, PackedSequence):
         assert torch.equal(got_out.batch_sizes, want_out.batch_sizes)
-    for got, want in zip(tensors_of(got_out) + tensors_of(got_state), tensors_of(want_out) + tensors_of(want_state)):
+    values = zip(tensors_of(got_out) + tensors_of(got_state), tensors_of(want_out) + tensors_of(want_state),
+                 tensors_of(truth_out) + tensors_of(truth_state))
+    for got, want, truth in values:
         assert got.device.type == "cuda" and got.shape == want.shape
-        _close(got, want)
+        _agree(got, want, truth)
     assert len(got_grads) == len(want_grads)
-    for got, want in zip(got_grads, want_grads):
+    for got, want, truth in zip(got_grads, want_grads, truth_grads):
         assert got is not None and got.device.type == "cuda"
-        _close(got, want, rtol=1e-4)
+        _agree(got, want, truth, rtol=1e-4)
+
+
+@pytest.mark.parametrize("options", [dict(num_layers=2, bidirectional=True), dict(proj_size=3), dict(bias=False)],
+                         ids=["L2-bi", "proj", "nobias"])
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+def test_weights_sit_in_one_block_for_cudnn(kind, options):
+    if "proj_size" in options and kind != "lstm":
+        pytest.skip("proj_size is the LSTM's")
+    theirs, ours = twins(kind, I, H, **options)
+    moved = copy.deepcopy(ours).to(CUDA)
+    built = type(ours)(I, H, **options, **({"nonlinearity": "tanh"} if kind == "rnn_tanh" else {}), device=CUDA)
+    x = torch.randn(T, B, I, device=CUDA)
+    for module in (moved, built):
+        assert len({p.untyped_storage().data_ptr() for p in module.parameters()}) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # cuDNN warns when it has to copy weights that are not one block
+            module(x)
+    with torch.no_grad():  # the values did not change on the way
+        for got, want in zip(tensors_of(moved(x)), tensors_of(theirs.to(CUDA)(x))):
+            _close(got, want)
 
 
 NEW_CELLS = {
