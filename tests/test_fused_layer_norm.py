@@ -226,3 +226,10 @@ def test_float64_matches_reference_closely(kind):
     want, got = run_and_differentiate(reference, x, hx, [6, 3, 5]), run_and_differentiate(fused, x, hx, [6, 3, 5])
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=1e-10, atol=1e-10, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_the_kernels_normalise_with_the_cells_epsilon():
+    from gated import cells
+    from gated.engines import fused_layer_norm
+
+    assert fused_layer_norm.LAYER_NORM_EPS == cells.LAYER_NORM_EPS
