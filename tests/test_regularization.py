@@ -355,28 +355,34 @@ def test_packed_input_in_eval_is_each_sequence_alone():
 # -- engines and streams -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options, training", [
+REGULARIZED = pytest.mark.parametrize("options, training", [
     (dict(recurrent_dropout=0.3), True), (dict(zoneout=0.2), True), (dict(zoneout=0.2), False),
 ])
-@pytest.mark.parametrize("engine", ["fused", "native"])
-def test_fused_and_native_refuse_where_the_setting_changes_the_result(options, training, engine):
-    lstm = gated.LSTM(3, 5, engine=engine, **options).train(training)
+
+
+@REGULARIZED
+@pytest.mark.parametrize("cls, engine", [
+    (gated.LSTM, "native"), (gated.GRU, "native"), (gated.PeepholeLSTM, "fused"), (gated.LayerNormLSTM, "fused"),
+])
+def test_engines_without_them_refuse_where_the_setting_changes_the_result(cls, engine, options, training):
+    module = cls(3, 5, engine=engine, **options).train(training)
     word = "recurrent dropout" if "recurrent_dropout" in options else "zoneout"
-    with pytest.raises(RuntimeError, match=f"engine='{engine}' cannot run here: {word}.*reference engine only"):
-        lstm(torch.randn(4, 2, 3))
+    with pytest.raises(RuntimeError, match=f"engine='{engine}' cannot run here: {word}.*runs on the reference engine"):
+        module(torch.randn(4, 2, 3))
 
 
-@pytest.mark.parametrize("options, training", [
-    (dict(recurrent_dropout=0.3), True), (dict(zoneout=0.2), True), (dict(zoneout=0.2), False),
-])
-def test_auto_runs_the_reference_engine_there(options, training):
-    auto = gated.LSTM(3, 5, **options).train(training)
-    reference = gated.LSTM(3, 5, engine="reference", **options).train(training)
-    reference.load_state_dict(auto.state_dict())
+@REGULARIZED
+@pytest.mark.parametrize("cls, engine", [(gated.LSTM, "fused"), (gated.GRU, "fused"), (gated.PeepholeLSTM, "reference")])
+def test_auto_runs_the_fused_engine_where_its_kernels_have_them_else_the_reference(cls, engine, options, training):
+    if engine == "fused" and fused.available():
+        pytest.skip(fused.available())
+    auto = cls(3, 5, **options).train(training)
+    named = cls(3, 5, engine=engine, **options).train(training)
+    named.load_state_dict(auto.state_dict())
     x = torch.randn(4, 2, 3)
-    assert choose(auto.spec(), x) == "reference"
+    assert choose(auto.spec(), x) == engine
     torch.manual_seed(2)
-    expected = reference(x)[0]
+    expected = named(x)[0]
     torch.manual_seed(2)
     torch.testing.assert_close(auto(x)[0], expected, rtol=0, atol=0)
 

@@ -19,6 +19,14 @@ penalties, Hessian-vector products), the hand-written backward would be a dead
 end, so that backward replays the direction with the reference engine's
 differentiable cells instead: slower, but second derivatives are right.
 
+Recurrent dropout and zoneout run in the kernels of the kinds that have them
+(``Kernels.regularizes``). Their masks are drawn before the kernel by the
+reference engine's own :func:`~gated.engines.reference.draw_masks`, in the same
+order, so under one seed both engines compute the same numbers; the masks go
+to the kernels as arrays (in eval zoneout's p at every step), through autograd
+as inputs without gradients, into a trace under the reference's names, and
+into the replayed backward.
+
 What each cell kind needs is one :class:`~gated.engines.spec.Kernels` object (``LSTM_KERNELS``,
 ``GRU_KERNELS``, ``RNN_TANH_KERNELS``, ``RNN_RELU_KERNELS``), which its
 ``CellKind`` names; the stack of layers, directions, dropout and packing is the
@@ -42,7 +50,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import reference
-from .reference import EngineOutput, State, _reverse_in_time, bind, run_direction, step_mask
+from .reference import (EngineOutput, Masks, State, _reverse_in_time, bind, draw_masks, recorded_recurrent_mask,
+                        run_direction, step_mask)
 from .spec import Gradients, Kernels, LayerWeights, StackSpec
 from .tracing import traced_by
 
@@ -70,7 +79,7 @@ def supports(spec: StackSpec, x: Tensor, record: bool = False) -> str | None:
     """None when this engine can run ``spec`` on ``x``, else why not."""
     if spec.kind.kernels is None:
         return f"the {spec.kind.name} cell has no fused kernels"
-    if spec.regularization:  # the kernels have neither (yet)
+    if spec.regularization and not spec.kind.kernels.regularizes:
         return spec.regularization
     if x.device.type != "cpu":
         return f"it runs on the CPU, the input is on {x.device}"
@@ -108,15 +117,18 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
     x = _reverse_in_time(layer_input, lengths) if reverse else layer_input
     kw = kernel_weights(kernels, w)
     extras = tuple(kw.extras.values())
+    masks = draw_masks(spec, start, steps) if spec.regularization else None  # the reference's draws, same order
     grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, *start, *kw.torch_weights(), *extras))
     if grad:
-        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, tuple(kw.extras), x, *kw.torch_weights(),
+        out, *rest = _FusedDirection.apply(kernels, spec.kind, lens, tuple(kw.extras), masks, x, *kw.torch_weights(),
                                            *extras, *start)
         final, saved = tuple(rest[: len(start)]), tuple(rest[len(start) :])
     else:
-        out, final, saved = kernels.forward(x, kw, start, lens, save=record)
-    recorded = {**kernels.recorded(spec.kind, saved), "hidden": out} if record else None
+        out, final, saved = _forward(kernels, x, kw, start, lens, record, masks)
+    recorded = None
+    if record:
+        recorded = {**kernels.recorded(spec.kind, saved), "hidden": out, **_recorded_masks(masks, steps, lens)}
     if reverse:
         out = _reverse_in_time(out, lengths)
         if record:
@@ -124,18 +136,58 @@ def _direction(spec: StackSpec, w: LayerWeights, layer_input: Tensor, start: Sta
     return out, final, recorded
 
 
+def _kernel_masks(masks: Masks | None, steps: int, start: State) -> tuple:
+    """``masks`` as the kernels take them (``Kernels``): () without any; zoneout in eval as p at every step."""
+    if masks is None:
+        return ()
+    zoned = []
+    zoneout = masks.zoneout
+    for i, s in enumerate(start):
+        p = zoneout.p[i] if zoneout is not None else 0
+        if p == 0:
+            zoned.append(None)
+        elif zoneout.training:
+            zoned.append(zoneout.kept[i])
+        else:  # the expectation: the same formula, with p for the mask
+            zoned.append(torch.full((steps, *s.shape), p, dtype=s.dtype))
+    return (masks.recurrent, *zoned)
+
+
+def _forward(kernels: Kernels, x, w: LayerWeights, start: State, lens, save: bool, masks: Masks | None):
+    """The kernels' forward, with the masks in their form when there are any (kernels without them take none)."""
+    if masks is None:
+        return kernels.forward(x, w, start, lens, save=save)
+    return kernels.forward(x, w, start, lens, save=save, masks=_kernel_masks(masks, x.size(0), start))
+
+
+def _recorded_masks(masks: Masks | None, steps: int, lens) -> dict[str, Tensor]:
+    """The masks a trace shows, under the reference engine's names, zero past each sequence's end."""
+    if masks is None:
+        return {}
+    mask = step_mask(torch.from_numpy(lens), steps).unsqueeze(-1)
+    shown = {}
+    zoneout = masks.zoneout
+    if zoneout is not None and zoneout.training:
+        shown = {f"zoneout_{name}": kept * mask for name, kept in zip(zoneout.names, zoneout.kept) if kept is not None}
+    if masks.recurrent is not None:
+        shown["recurrent_mask"] = recorded_recurrent_mask(masks.recurrent, steps, mask)
+    return shown
+
+
 class _FusedDirection(torch.autograd.Function):
     """One layer and direction through a cell kind's kernels, as one node of autograd's graph.
 
     Its inputs are torch's five weights, then the kind's extras (named by ``names``), then the start state.
+    ``masks`` (recurrent dropout's and zoneout's, or None) is an input without gradient: drawn, not learnt.
     """
 
     @staticmethod
-    def forward(ctx, kernels: Kernels, kind, lens, names, x, w_ih, w_hh, b_ih, b_hh, w_hr, *rest):
+    def forward(ctx, kernels: Kernels, kind, lens, names, masks, x, w_ih, w_hh, b_ih, b_hh, w_hr, *rest):
         extras, start = rest[: len(names)], rest[len(names) :]
         w = LayerWeights(w_ih, w_hh, b_ih, b_hh, w_hr, dict(zip(names, extras)))
-        out, final, saved = kernels.forward(x, w, start, lens, save=True)
+        out, final, saved = _forward(kernels, x, w, start, lens, True, masks)
         ctx.kernels, ctx.kind, ctx.lens, ctx.names, ctx.states = kernels, kind, lens, names, len(start)
+        ctx.masks = masks
         ctx.save_for_backward(x, *w.torch_weights(), *extras, *start, out, *saved)
         ctx.mark_non_differentiable(*saved)
         return (out, *final, *saved)
@@ -150,15 +202,23 @@ class _FusedDirection(torch.autograd.Function):
         out, *saved = tensors[5 + count + ctx.states :]
         d_final = d_rest[: ctx.states]
         if torch.is_grad_enabled():  # autograd records this backward (create_graph=True): stay differentiable
-            grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[4:])
+            grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[5:],
+                                       ctx.masks)
+        elif ctx.masks is not None:
+            masks = _kernel_masks(ctx.masks, x.size(0), start)
+            grads = ctx.kernels.backward(x, w, start, out, saved, d_out, d_final, ctx.lens, masks=masks)
         else:
             grads = ctx.kernels.backward(x, w, start, out, saved, d_out, d_final, ctx.lens)
         d_extras = [grads.weights.extras.get(name) for name in ctx.names]
-        return (None, None, None, None, grads.x, *grads.weights.torch_weights(), *d_extras, *grads.start)
+        return (None, None, None, None, None, grads.x, *grads.weights.torch_weights(), *d_extras, *grads.start)
 
 
-def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_final, needs) -> Gradients:
-    """The gradients of one fused direction, computed through the reference cells so that they have a graph."""
+def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_final, needs,
+                       masks: Masks | None = None) -> Gradients:
+    """The gradients of one fused direction, computed through the reference cells so that they have a graph.
+
+    With ``masks``, the replay applies the very masks the kernels applied.
+    """
     inputs = (x, *w.torch_weights(), *w.extras.values(), *start)
     wanted = [i for i, (t, need) in enumerate(zip(inputs, needs)) if need and t is not None]
     with torch.enable_grad():
@@ -168,7 +228,8 @@ def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_fi
             out, final, _ = kind.sequence(xp, start, mask, False)
             out = out * mask
         else:
-            out, final, _ = run_direction(bind(kind, w), xp, start, mask, None, False, False)
+            recurrent, zoneout = masks if masks is not None else (None, None)
+            out, final, _ = run_direction(bind(kind, w, recurrent), xp, start, mask, None, False, False, zoneout)
         found = torch.autograd.grad((out, *final), [inputs[i] for i in wanted], (d_out, *d_final),
                                     create_graph=True, allow_unused=True)
     grads: list[Tensor | None] = [None] * len(inputs)

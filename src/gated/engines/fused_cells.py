@@ -5,6 +5,10 @@ of ``kernels.py`` for one cell kind to torch: numpy views in, tensors out. A
 call does the input projection, the loop over time and, in backward, every
 gradient in numba, so it never leaves its thread. A ``CellKind`` (``kinds.py``)
 names the object that implements it.
+
+The LSTM, GRU and RNN kernels also run recurrent dropout and zoneout
+(``regularizes``): ``masks`` is (recurrent dropout's (B, P), then zoneout's
+(T, B, ·) per state), each None when off; see ``Kernels`` and ``kernels.py``.
 """
 
 from __future__ import annotations
@@ -56,46 +60,72 @@ def _input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, bias: Tensor | None):
     return d_x, d_w, d_b
 
 
-def _recurrent_weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor) -> Tensor:
-    """d W_hh = sum over steps of d_pre_t^T h_(t-1): one product over all steps."""
+def _recurrent_weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor, mask: Tensor | None = None) -> Tensor:
+    """d W_hh = sum over steps of d_pre_t^T h_(t-1): one product over all steps.
+
+    ``mask``: recurrent dropout's (B, P); W_hh then multiplied mask * h_(t-1).
+    """
     from . import kernels
 
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # the h each step's W_hh multiplied
+    if mask is not None:
+        h_prev = h_prev * mask
     size = h_prev.size(-1)
     d_w = _new(d_pre.size(-1), size, like=out)
     kernels.matmul_tn(d_pre.numpy().reshape(-1, d_pre.size(-1)), h_prev.numpy().reshape(-1, size), d_w.numpy())
     return d_w
 
 
-def _lstm_forward(x, w_ih, bias, h0, c0, w_hh, w_hr, lens, save: bool):
+def _mask_arrays(masks, states: int, like: np.ndarray) -> list[np.ndarray]:
+    """The kernels' mask arguments: recurrent dropout's (B, P), then zoneout's (T, B, ·) per state;
+    a size-0 array for each that is off (one flag per call in the kernel, as for "no bias")."""
+    if not masks:  # the plain call: shared empty arrays, no work per call
+        return _NO_MASKS[like.dtype.type][: 1 + states]
+    return [_np(m) if m is not None else _none(like, 2 if i == 0 else 3) for i, m in enumerate(masks)]
+
+
+# Size 0 and never written, so one set per dtype serves every call: (B, P), then (T, B, ·) for each state.
+_NO_MASKS = {t: [np.empty((0, 0), t), np.empty((0, 0, 0), t), np.empty((0, 0, 0), t)] for t in (np.float32, np.float64)}
+
+
+def _lstm_forward(x, w_ih, bias, h0, c0, w_hh, w_hr, lens, save: bool, masks=()):
     from . import kernels
 
     xp = _project(x, w_ih, bias)
     steps, batch, four_h = xp.shape
     hidden, proj = four_h // 4, h0.size(-1)
     kept = steps if save else 1  # without backward or trace, one reused slice is enough
+    rmask, zone_h, zone_c = _mask_arrays(masks, 2, xp)
     out, h_n, c_n = _new(steps, batch, proj, like=x), _new(batch, proj, like=x), _new(batch, hidden, like=x)
     gates, cells = _new(kept, batch, four_h, like=x), _new(kept, batch, hidden, like=x)
     hfull = _new(kept, batch, hidden, like=x) if w_hr is not None else _new(1, 1, 1, like=x)
+    # With zoneout on c, the cell state before it, which h_new read (backward needs it); the state itself
+    # is ``cells``. Without, nothing: the kernel gets ``cells`` in its place and never touches it.
+    cells_new = (_new(kept, batch, hidden, like=x),) if zone_c.size else ()
     whr_t = _np(w_hr.t()) if w_hr is not None else _none(xp, 2)
+    cells_np = cells.numpy()
     kernels.lstm_forward(
-        xp, _np(h0), _np(c0), _np(w_hh.t()), whr_t, lens, int(save),
-        out.numpy(), gates.numpy(), cells.numpy(), hfull.numpy(), h_n.numpy(), c_n.numpy(),
+        xp, _np(h0), _np(c0), _np(w_hh.t()), whr_t, rmask, zone_h, zone_c, lens, int(save),
+        out.numpy(), gates.numpy(), cells_np, cells_new[0].numpy() if cells_new else cells_np, hfull.numpy(),
+        h_n.numpy(), c_n.numpy(),
     )
-    return out, h_n, c_n, gates, cells, hfull
+    return out, h_n, c_n, gates, cells, hfull, *cells_new
 
 
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
+    regularizes = True
+    regularized_wins_up_to = (1024, 1024)  # against the reference loop
 
-    def forward(self, x, w, start, lens, save):
-        out, h_n, c_n, gates, cells, hfull = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save)
-        return Forward(out, (h_n, c_n), (gates, cells, hfull))
+    def forward(self, x, w, start, lens, save, masks=()):
+        out, h_n, c_n, *saved = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save, masks)
+        return Forward(out, (h_n, c_n), tuple(saved))
 
-    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens, masks=()):
         from . import kernels
 
-        (h0, c0), (dh_n, dc_n), (gates, cells, hfull) = start, d_final, saved
+        (h0, c0), (dh_n, dc_n), (gates, cells, hfull, *cells_new) = start, d_final, saved
+        cells_new = cells_new[0] if cells_new else cells  # without zoneout on c they are the same
         steps, batch, _ = gates.shape
         proj = out.size(-1)
         d_gates = torch.empty_like(gates)
@@ -103,11 +133,12 @@ class LSTMKernels(Kernels):
         dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
         whr = _np(w.w_hr) if w.w_hr is not None else _none(gates.numpy(), 2)
         kernels.lstm_backward(
-            _np(d_out), _np(dh_n), _np(dc_n), gates.numpy(), cells.numpy(), _np(c0), _np(w.w_hh), whr,
+            _np(d_out), _np(dh_n), _np(dc_n), gates.numpy(), cells.numpy(), cells_new.numpy(), _np(c0),
+            _np(w.w_hh), whr, *_mask_arrays(masks, 2, gates.numpy()),
             lens, d_gates.numpy(), d_proj.numpy(), dh0.numpy(), dc0.numpy(),
         )
         d_x, d_wih, d_bias = _input_grads(d_gates, x, w.w_ih, w.b_ih)
-        d_whh = _recurrent_weight_grad(d_gates, h0, out)
+        d_whh = _recurrent_weight_grad(d_gates, h0, out, masks[0] if masks else None)
         d_whr = None
         if w.w_hr is not None:
             d_whr = _new(proj, hfull.size(-1), like=out)
@@ -115,7 +146,7 @@ class LSTMKernels(Kernels):
         return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, d_whr), (dh0, dc0))
 
     def recorded(self, kind, saved):
-        gates, cells, _ = saved
+        gates, cells = saved[:2]
         return {**dict(zip(kind.rows, gates.chunk(len(kind.rows), -1))), "cell": cells}
 
     def stream_step(self, w, batch, dtype):
@@ -137,7 +168,7 @@ class LSTMKernels(Kernels):
         return step
 
 
-def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool):
+def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool, masks=()):
     from . import kernels
 
     xp = _project(x, w_ih, bias)
@@ -148,7 +179,8 @@ def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool):
     gates, h_n_part = _new(kept, batch, three_h, like=x), _new(kept, batch, hidden, like=x)
     bhh = _np(b_hh) if b_hh is not None else np.zeros(three_h, dtype=xp.dtype)
     kernels.gru_forward(
-        xp, _np(h0), _np(w_hh.t()), bhh, lens, int(save), out.numpy(), gates.numpy(), h_n_part.numpy(), h_n.numpy(),
+        xp, _np(h0), _np(w_hh.t()), bhh, *_mask_arrays(masks, 1, xp), lens, int(save),
+        out.numpy(), gates.numpy(), h_n_part.numpy(), h_n.numpy(),
     )
     return out, h_n, gates, h_n_part
 
@@ -156,22 +188,24 @@ def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool):
 class GRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (W_hn h + b_hn)
     wins_up_to = (1024, 2048)
+    regularizes = True
+    regularized_wins_up_to = (2048, 2048)
 
-    def forward(self, x, w, start, lens, save):
-        out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save)
+    def forward(self, x, w, start, lens, save, masks=()):
+        out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save, masks)
         return Forward(out, (h_n,), (gates, h_n_part))
 
-    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens, masks=()):
         from . import kernels
 
         (h0,), (dh_n,), (gates, h_n_part) = start, d_final, saved
         d_xg, d_hg, dh0 = torch.empty_like(gates), torch.empty_like(gates), torch.empty_like(h0)
         kernels.gru_backward(
             _np(d_out), _np(dh_n), gates.numpy(), h_n_part.numpy(), out.numpy(), _np(h0), _np(w.w_hh),
-            lens, d_xg.numpy(), d_hg.numpy(), dh0.numpy(),
+            *_mask_arrays(masks, 1, gates.numpy()), lens, d_xg.numpy(), d_hg.numpy(), dh0.numpy(),
         )
         d_x, d_wih, d_bih = _input_grads(d_xg, x, w.w_ih, w.b_ih)
-        d_whh = _recurrent_weight_grad(d_hg, h0, out)
+        d_whh = _recurrent_weight_grad(d_hg, h0, out, masks[0] if masks else None)
         d_bhh = d_hg.sum((0, 1)) if w.b_hh is not None else None
         return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bih, d_bhh, None), (dh0,))
 
@@ -196,33 +230,43 @@ class GRUKernels(Kernels):
         return step
 
 
-def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool):
+def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool, masks=()):
     from . import kernels
 
     xp = _project(x, w_ih, bias)
+    rmask, zone_h = _mask_arrays(masks, 1, xp)
     out, h_n = _new(*xp.shape, like=x), _new(*h0.shape, like=x)
-    kernels.rnn_forward(xp, _np(h0), _np(w_hh.t()), lens, relu, out.numpy(), h_n.numpy())
-    return out, h_n
+    fresh = (_new(*xp.shape, like=x),) if zone_h.size else ()  # with zoneout, the h before it, for backward
+    out_np = out.numpy()
+    kernels.rnn_forward(xp, _np(h0), _np(w_hh.t()), rmask, zone_h, lens, relu, out_np,
+                        fresh[0].numpy() if fresh else out_np, h_n.numpy())
+    return out, h_n, fresh
 
 
 class RNNKernels(Kernels):
     wins_up_to = (2048, 2048)  # tanh and relu measured alike
+    regularizes = True
+    regularized_wins_up_to = (4096, 1024)
 
     def __init__(self, relu: bool) -> None:
         self.relu = relu
 
-    def forward(self, x, w, start, lens, save):
-        out, h_n = _rnn_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, self.relu)
-        return Forward(out, (h_n,), ())
+    def forward(self, x, w, start, lens, save, masks=()):
+        out, h_n, fresh = _rnn_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, self.relu, masks)
+        return Forward(out, (h_n,), fresh)
 
-    def backward(self, x, w, start, out, saved, d_out, d_final, lens):
+    def backward(self, x, w, start, out, saved, d_out, d_final, lens, masks=()):
         from . import kernels
 
         (h0,), (dh_n,) = start, d_final
+        fresh = saved[0] if saved else out  # without zoneout the output is the h tanh or relu produced
         d_pre, dh0 = torch.empty_like(out), torch.empty_like(h0)
-        kernels.rnn_backward(_np(d_out), _np(dh_n), out.numpy(), _np(w.w_hh), lens, self.relu, d_pre.numpy(), dh0.numpy())
+        kernels.rnn_backward(
+            _np(d_out), _np(dh_n), out.numpy(), fresh.numpy(), _np(w.w_hh), *_mask_arrays(masks, 1, out.numpy()),
+            lens, self.relu, d_pre.numpy(), dh0.numpy(),
+        )
         d_x, d_wih, d_bias = _input_grads(d_pre, x, w.w_ih, w.b_ih)
-        d_whh = _recurrent_weight_grad(d_pre, h0, out)
+        d_whh = _recurrent_weight_grad(d_pre, h0, out, masks[0] if masks else None)
         return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0,))
 
     def stream_step(self, w, batch, dtype):

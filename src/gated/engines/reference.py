@@ -11,12 +11,13 @@ clarity over speed, with two exceptions that cost nothing in clarity:
 Sequences of different lengths (packed input) are run padded, with a mask that
 freezes each sequence's state once it has ended and zeroes its outputs.
 
-Recurrent regularisation lives here too, and only here (the other engines
-refuse a call where it changes the result: ``StackSpec.regularization``):
-recurrent dropout draws one mask per layer and direction before the loop
-(:func:`recurrent_dropout_mask`), and zoneout mixes each step's new state
-with the previous one after the step (:class:`Zoneout`), before the mask of
-packed input.
+Recurrent regularisation is defined here too: recurrent dropout draws one
+mask per layer and direction (:func:`recurrent_dropout_mask`), and zoneout
+mixes each step's new state with the previous one after the step
+(:class:`Zoneout`), before the mask of packed input. Every random number of a
+layer and direction is drawn before its loop, by :func:`draw_masks`, which the
+fused engine calls too: under one seed both engines use the same masks. (The
+native engine refuses such a call: ``StackSpec.regularization``.)
 
 A cell kind with a ``sequence`` function (gates of the input only: MinGRU,
 MinLSTM) has no loop to run: that function computes all steps at once, with
@@ -57,14 +58,35 @@ def _reference_direction(spec: StackSpec, weights: LayerWeights, layer_input, st
     xp = kind.project(layer_input, weights) if kind.project else F.linear(layer_input, weights.w_ih, weights.b_ih)
     if kind.sequence is not None:
         return run_sequence(kind.sequence, xp, start, mask, lengths, reverse, record)
-    dropped = recurrent_dropout_mask(spec, start[kind.states.index("hidden")])
-    zoneout = Zoneout(kind.states, spec.zoneout, spec.training) if spec.zones_out else None
-    out, final, steps = run_direction(bind(kind, weights, dropped), xp, start, mask, lengths, reverse, record,
-                                      zoneout)
-    if steps is not None and dropped is not None:
-        # The same mask at every step; zero past a sequence's end, like everything a trace holds.
-        steps["recurrent_mask"] = dropped.expand(xp.size(0), *dropped.shape) * (1 if mask is None else mask)
+    masks = draw_masks(spec, start, xp.size(0))
+    out, final, steps = run_direction(bind(kind, weights, masks.recurrent), xp, start, mask, lengths, reverse,
+                                      record, masks.zoneout)
+    if steps is not None and masks.recurrent is not None:
+        steps["recurrent_mask"] = recorded_recurrent_mask(masks.recurrent, xp.size(0), mask)
     return out, final, steps
+
+
+class Masks(NamedTuple):
+    """The random numbers of recurrent regularisation for one layer and direction, drawn before its loop."""
+
+    recurrent: Tensor | None  # recurrent dropout's (B, H): :func:`recurrent_dropout_mask`
+    zoneout: Zoneout | None  # zoneout's, every step's at once: :class:`Zoneout`
+
+
+def draw_masks(spec: StackSpec, start: State, steps: int) -> Masks:
+    """Every mask one layer and direction needs, in a fixed order: recurrent dropout's, then zoneout's.
+
+    Both the reference and the fused engine call this, before their loop over time, so
+    under the same ``torch.manual_seed`` they run with the same masks.
+    """
+    hidden = start[spec.kind.states.index("hidden")]
+    zoneout = Zoneout.draw(spec.kind.states, spec.zoneout, spec.training, start, steps) if spec.zones_out else None
+    return Masks(recurrent_dropout_mask(spec, hidden), zoneout)
+
+
+def recorded_recurrent_mask(dropped: Tensor, steps: int, mask: Tensor | None) -> Tensor:
+    """What a trace shows of recurrent dropout: the same mask at every step, zero past a sequence's end."""
+    return dropped.expand(steps, *dropped.shape) * (1 if mask is None else mask)
 
 
 def recurrent_dropout_mask(spec: StackSpec, hidden: Tensor) -> Tensor | None:
@@ -95,15 +117,27 @@ class Zoneout(NamedTuple):
     names: tuple[str, ...]  # the kind's states, in order
     p: tuple[float, ...]  # the probability of keeping each one's previous value
     training: bool
+    # Training: per state, every step's m at once (T, B, ·), drawn by :meth:`draw`; None where p = 0, and in eval.
+    kept: tuple[Tensor | None, ...] = ()
 
-    def __call__(self, new: State, prev: State) -> tuple[State, dict[str, Tensor]]:
-        """The zoned states, and the masks drawn (1 where a unit kept its previous value) by name."""
+    @classmethod
+    def draw(cls, names, p, training: bool, start: State, steps: int) -> Zoneout:
+        """Zoneout with all ``steps`` steps' masks drawn now, state by state (``start``: the state before them)."""
+        kept = tuple(
+            torch.empty((steps, *s.shape), dtype=s.dtype, device=s.device).bernoulli_(p_s)
+            if training and p_s > 0 else None
+            for p_s, s in zip(p, start)
+        )
+        return cls(tuple(names), tuple(p), training, kept)
+
+    def __call__(self, t: int, new: State, prev: State) -> tuple[State, dict[str, Tensor]]:
+        """Step ``t``'s zoned states, and its masks (1 where a unit kept its previous value) by name."""
         states, kept = [], {}
-        for name, p, n, s in zip(self.names, self.p, new, prev):
+        for name, p, masks, n, s in zip(self.names, self.p, self.kept or (None,) * len(self.p), new, prev):
             if p == 0:
                 states.append(n)
             elif self.training:
-                m = torch.empty_like(n).bernoulli_(p)
+                m = masks[t]
                 kept[f"zoneout_{name}"] = m
                 states.append(torch.where(m.bool(), s, n))  # exactly one or the other
             else:
@@ -171,7 +205,7 @@ def run_direction(step: Step, xp, state: State, mask, lengths, reverse: bool, re
         values, new_state = step(x_t, state)
         kept = {}
         if zoneout is not None:
-            new_state, kept = zoneout(new_state, state)
+            new_state, kept = zoneout(t, new_state, state)
             values = values._replace(**dict(zip(zoneout.names, new_state)))  # the output is the zoned h
         if mask is not None:
             # A sequence that has ended keeps its last state.

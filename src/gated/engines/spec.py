@@ -59,9 +59,20 @@ class Kernels:
 
     Every method takes and returns torch tensors (numpy views of them inside);
     ``w`` is always the output of ``fused.kernel_weights``.
+
+    Kernels that run recurrent dropout and zoneout say so with ``regularizes``; their
+    ``forward`` and ``backward`` then take ``masks``: recurrent dropout's (B, P), then
+    zoneout's share of the previous value per state in ``states`` order (T, B, ·): the
+    drawn 0/1 masks while training, p itself in eval; None for each that is off. The
+    fused engine calls them without ``masks`` when there are none, so kernels without
+    ``regularizes`` need not take it.
     """
 
     folds_hidden_bias = True  # W_hh h + b_hh simply adds to the gates, so b_hh joins b_ih
+    regularizes = False  # runs recurrent dropout and zoneout (takes ``masks``); else the fused engine refuses them
+    # With them, torch's kernels cannot run and the race is against the reference loop: the largest
+    # batch * hidden_size at which this kernel beats that, (inference, training); see ``engines/__init__.py``.
+    regularized_wins_up_to = (0, 0)
     # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training);
     # the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
@@ -171,7 +182,8 @@ class StackSpec:
     layers: tuple[tuple[LayerWeights, ...], ...]  # [layer][direction]: direction 1 reads right to left
     dropout: float  # between layers, while training
     training: bool
-    # Recurrent regularisation, which only the reference engine runs (see ``regularization``):
+    # Recurrent regularisation, which the reference engine and the kernels with ``Kernels.regularizes`` run
+    # (see ``regularization``):
     recurrent_dropout: float = 0.0  # of h where W_hh reads it, one mask per sequence, while training
     zoneout: tuple[float, ...] = ()  # per state, in the kind's ``states`` order; () or zeros: none
 
@@ -201,15 +213,17 @@ class StackSpec:
     def regularization(self) -> str | None:
         """Why an engine without recurrent dropout and zoneout would compute something else; None if not.
 
-        The one check that the fused and native engines make: their kernels have neither, so where
-        either changes the result, ``engine="auto"`` runs the reference engine and a named one refuses.
+        The check that the native engine makes (torch's kernels have neither), and the fused engine for
+        a kind whose kernels have neither (``Kernels.regularizes``): where either changes the result,
+        ``engine="auto"`` runs another engine and a named one refuses.
         """
+        where = ("runs on the reference engine, and on the fused one where the cell's kernels have it "
+                 "(LSTM, GRU, RNN); use engine='auto'")
         if self.drops_recurrent:
-            return ("recurrent dropout (training: one mask per sequence on the h that W_hh reads) runs on "
-                    "the reference engine only; use engine='auto' or 'reference'")
+            return f"recurrent dropout (training: one mask per sequence on the h that W_hh reads) {where}"
         if self.zones_out:
             mode = "training: random masks" if self.training else "eval: the expectation p*prev + (1-p)*new"
-            return f"zoneout ({mode}) runs on the reference engine only; use engine='auto' or 'reference'"
+            return f"zoneout ({mode}) {where}"
         return None
 
     def flat_weights(self) -> list[Tensor]:
