@@ -48,10 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _train_parser(commands)
 
-    p = commands.add_parser("predict", help="label a text with a trained sentiment model",
-                            description="Print the predicted label of each text and its probability.")
-    p.add_argument("run", type=Path, help="a run directory written by 'gated train sentiment'")
-    p.add_argument("texts", nargs="+", help="one or more texts to label")
+    p = commands.add_parser("predict", help="label texts (sentiment) or WAV files (speech) with a trained model",
+                            description="Print the predicted label of each input and its probability.")
+    p.add_argument("run", type=Path, help="a run directory written by 'gated train sentiment' or "
+                   "'gated train speech --data DIR'")
+    p.add_argument("texts", nargs="+", metavar="INPUT",
+                   help="texts to label (sentiment), or WAV files to recognise (speech)")
 
     p = commands.add_parser("generate", help="sample text from a trained character model",
                             description="Sample text from a model written by 'gated train charlm'.")
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("evaluate", help="score a trained model on its test split or on a file",
                             description="Score a run's best weights on its test split, or on --data.")
     p.add_argument("run", type=Path)
-    p.add_argument("--data", type=Path, help="a labelled CSV/JSONL/folder (sentiment) or a text file (charlm)")
+    p.add_argument("--data", type=Path, help="a labelled CSV/JSONL/folder (sentiment), a text file (charlm) "
+                   "or a folder of WAV files (speech, when trained on WAV files)")
 
     from . import bench
 
@@ -102,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Model flags that only some tasks can use; the others accept them (to say why they do not apply) but hide them.
-MODEL_FLAG_TASKS = {"readout": {"sentiment"}, "embedding_size": {"sentiment", "charlm", "copy"},
-                    "bidirectional": {"sentiment", "adding"}}
+MODEL_FLAG_TASKS = {"readout": {"sentiment", "speech"}, "embedding_size": {"sentiment", "charlm", "copy"},
+                    "bidirectional": {"sentiment", "adding", "speech"}}
 # Flags whose name is not their setting's.
 FLAG_NAMES = {"cell": "--model", "hidden_size": "--hidden", "num_layers": "--layers", "embedding_size": "--embedding"}
 
@@ -179,8 +182,12 @@ def _train_options(p, task) -> None:
     g.add_argument("--readout", choices=["last", "max"], help=shown(
         f"read the last real step or max over time (default {model['readout']})", "readout"))
     g = p.add_argument_group("data")
-    g.add_argument("--data", type=Path, help=shown(
-        "your own text file" if task.name == "charlm" else "your own labelled CSV/JSONL/folder", "data"))
+    g.add_argument("--data", type=Path, help=shown(DATA_HELP.get(task.name, DATA_HELP["sentiment"]), "data"))
+    g.add_argument("--test-speakers", metavar="A,B", help=shown(
+        "test on these speakers' recordings and train on the others' (default: FSDD's rule, "
+        "indices 0-4 test)", "test_speakers"))
+    g.add_argument("--features", choices=["mfcc", "logmel"], help=shown(
+        "what the model hears of each 25 ms frame: 13 MFCCs or 40 log-mel energies (default mfcc)", "features"))
     g.add_argument("--text-column", help=shown(
         f"CSV/JSONL column with the text (default {option.get('text_column')})", "text_column"))
     g.add_argument("--label-column", help=shown(
@@ -197,6 +204,14 @@ def _train_options(p, task) -> None:
         f"blanks between the symbols and the recall (default {option.get('delay')})", "delay"))
     g.add_argument("--steps-per-epoch", type=int, help=shown(
         f"batches per epoch (default {option.get('steps_per_epoch')})", "steps_per_epoch"))
+
+
+DATA_HELP = {
+    "sentiment": "your own labelled CSV/JSONL/folder",
+    "charlm": "your own text file",
+    "speech": "a folder of 16-bit mono WAV files, one sub-folder per label or named "
+              "{label}_{speaker}_{index}.wav as the Free Spoken Digit Dataset (default: JapaneseVowels)",
+}
 
 
 def _probabilities(text: str) -> float | tuple[float, ...]:
@@ -274,8 +289,15 @@ def _report(outcome: Outcome, args) -> int:
     return 0
 
 
+PREDICTING_TASKS = ("sentiment", "speech")
+
+
 def cmd_predict(args) -> int:
-    task, model, _ = load_run(args.run, "sentiment")
+    stored = runs.read_config(args.run)["task"]
+    if stored not in PREDICTING_TASKS:
+        raise CommandError(f"{args.run} holds a model of the {stored} task; predict needs a sentiment or speech "
+                           "run" + ("; sample from it with 'gated generate'" if stored == "charlm" else ""))
+    task, model, _ = load_run(args.run, stored)
     probabilities = task.predict(model, args.texts)
     for text, probs in zip(args.texts, probabilities):
         best = int(probs.argmax())
