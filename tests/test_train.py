@@ -162,7 +162,7 @@ def test_checkpoints_are_safetensors_not_pickles(tmp_path):
     "argv,message",
     [
         (["evaluate", "/nonexistent/run"], "not a run directory"),
-        (["predict", "{run}", "text"], "holds a model of the adding task; this command needs one of the sentiment task"),
+        (["predict", "{run}", "text"], "holds a model of the adding task; predict needs a sentiment or speech run"),
         (["train", "adding", "--out", "{run}"], "already holds a run; continue it with 'gated train --resume'"),
         (["generate", "{run}", "--length", "-1"], "--length must be zero or more"),
         (["evaluate", "{run}", "--data", "x.csv"], "makes its own data"),

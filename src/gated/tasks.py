@@ -198,6 +198,18 @@ class CopyTask(Task):
 # -- text tasks -----------------------------------------------------------------------------------
 
 
+def classification_scores(model, batches) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of a classifier over labelled batches (inputs, lengths, targets)."""
+    correct = total = loss = 0.0
+    with torch.no_grad():
+        for batch in batches:
+            logits = model(batch.inputs, batch.lengths)[0]
+            loss += F.cross_entropy(logits, batch.targets, reduction="sum").item()
+            correct += (logits.argmax(-1) == batch.targets).sum().item()
+            total += len(batch)
+    return {"accuracy": correct / total, "loss": loss / total}
+
+
 class SentimentTask(TextTask):
     """Read a review word by word; say whether it liked the product (accuracy)."""
 
@@ -276,14 +288,7 @@ class SentimentTask(TextTask):
         return F.cross_entropy(output, batch.targets)
 
     def scores(self, model, split, batch_size):
-        correct = total = loss = 0.0
-        with torch.no_grad():
-            for batch in self._batches(split, 256, None):
-                logits = model(batch.inputs, batch.lengths)[0]
-                loss += F.cross_entropy(logits, batch.targets, reduction="sum").item()
-                correct += (logits.argmax(-1) == batch.targets).sum().item()
-                total += len(batch)
-        return {"accuracy": correct / total, "loss": loss / total}
+        return classification_scores(model, self._batches(split, 256, None))
 
     def predict(self, model, texts: list[str]) -> Tensor:
         """Class probabilities (N, labels) for raw texts; a text without a single word is refused, not guessed."""
@@ -570,14 +575,7 @@ class SpeechTask(Task):
         return F.cross_entropy(output, batch.targets)
 
     def scores(self, model, split, batch_size):
-        correct = total = loss = 0.0
-        with torch.no_grad():
-            for batch in self._batches(split, 256, None):
-                logits = model(batch.inputs, batch.lengths)[0]
-                loss += F.cross_entropy(logits, batch.targets, reduction="sum").item()
-                correct += (logits.argmax(-1) == batch.targets).sum().item()
-                total += len(batch)
-        return {"accuracy": correct / total, "loss": loss / total}
+        return classification_scores(model, self._batches(split, 256, None))
 
     def predict(self, model, files: list[str]) -> Tensor:
         """Class probabilities (N, labels) for WAV files, their features computed as in training."""
