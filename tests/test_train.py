@@ -117,8 +117,9 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path):
 def test_two_process_torchrun(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # --standalone: torchrun rendezvous on a free local port, so a port held by another job cannot fail it.
     result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master-port", "29617", "-m", "gated.cli", "train", *TINY_ADDING,
+        [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "gated.cli", "train", *TINY_ADDING,
          "--out", str(tmp_path), "--epochs", "8", "--quiet"],
         capture_output=True, text=True, timeout=300, env=env,
     )
