@@ -1,4 +1,4 @@
-"""The data gated trains on: memory tasks, labelled reviews and plain text.
+"""The data gated trains on: memory tasks, labelled reviews, plain text and speech.
 
 ``adding_problem`` asks a model to carry two numbers across a long sequence and
 add them; ``copy_task`` asks it to hold a string of symbols through a long
@@ -10,6 +10,10 @@ label each; ``load_shakespeare`` and ``load_text_file`` give plain text for a
 character-level model; ``Vocabulary`` turns either into ids. Bad data raises
 ``DataError`` with the file and line, and a missing optional package an
 ImportError that says what to install.
+
+Speech lives in ``speech.py`` (JapaneseVowels from aeon's files, folders of WAV
+files, the splits) and ``audio.py`` (reading WAV, MFCC and log-mel features);
+they are imported where used, so that importing the data package reads no audio code.
 """
 
 from .errors import DataError, missing_package
