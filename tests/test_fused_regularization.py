@@ -14,8 +14,6 @@ import gated
 from gated.engines import choose, fused
 from oracle import pack
 
-pytestmark = pytest.mark.skipif(fused.available() is not None, reason=str(fused.available()))
-
 T, B, I, H, P = 5, 3, 4, 6, 3
 F64 = torch.float64
 LENGTHS = [5, 2, 4]

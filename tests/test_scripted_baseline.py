@@ -11,7 +11,6 @@ run in eval mode (zoneout's expectation, no recurrent dropout) or with fixed mas
 from __future__ import annotations
 
 import importlib.util
-import inspect
 from pathlib import Path
 
 import pytest
@@ -41,10 +40,6 @@ DETERMINISTIC = {
     "MinGRU": (gated.MinGRU, sc.min_gru),
     "MinLSTM": (gated.MinLSTM, sc.min_lstm),
 }
-
-
-def _has_keyword(name: str) -> bool:
-    return name in inspect.signature(gated.LSTM.__init__).parameters
 
 
 def _randomise(module: torch.nn.Module) -> torch.nn.Module:
@@ -128,19 +123,16 @@ def test_recurrent_dropout_mask_is_one_per_sequence():
     torch.testing.assert_close(dropout(x, mask=one_row)[0], lstm_scaled(x)[0], **TOL)
 
 
-@pytest.mark.skipif(not _has_keyword("zoneout"), reason="gated.LSTM has no zoneout yet")
 def test_zoneout_in_eval_matches_gated():
     ours = gated.LSTM(I, H, zoneout=(0.1, 0.05)).eval()
     _same(ours, sc.zoneout_lstm(ours, 0.1, 0.05).eval(), torch.randn(T, B, I))
 
 
-@pytest.mark.skipif(not _has_keyword("recurrent_dropout"), reason="gated.LSTM has no recurrent_dropout yet")
 def test_recurrent_dropout_in_eval_matches_gated():
     ours = gated.LSTM(I, H, recurrent_dropout=0.25).eval()
     _same(ours, sc.recurrent_dropout_lstm(ours, 0.25).eval(), torch.randn(T, B, I))
 
 
-@pytest.mark.skipif(not _has_keyword("zoneout"), reason="gated.LSTM has no zoneout yet")
 def test_zoneout_in_training_with_gated_masks_matches_gated():
     # A trace in training mode records the masks it drew; fed to the baseline, the numbers agree.
     ours = gated.LSTM(I, H, zoneout=(0.3, 0.2), engine="reference").train()
@@ -152,7 +144,6 @@ def test_zoneout_in_training_with_gated_masks_matches_gated():
     torch.testing.assert_close(c, trace.state[1][0], **TOL)
 
 
-@pytest.mark.skipif(not _has_keyword("recurrent_dropout"), reason="gated.LSTM has no recurrent_dropout yet")
 def test_recurrent_dropout_in_training_with_gated_mask_matches_gated():
     ours = gated.LSTM(I, H, recurrent_dropout=0.25, engine="reference").train()
     x = torch.randn(T, B, I)

@@ -216,7 +216,6 @@ LONG = (1000, 32, 128, 256)  # T, B, I, H: long enough for MinGRU's scan over ti
 SCRIPTED_AT_LEAST = {"a": 5.0, "b": 1.5}  # scripted loop / gated
 LAYER_NORM_AT_MOST = 1.5  # gated LayerNormLSTM / gated LSTM
 SCAN_AT_LEAST = 10.0  # gated GRU / MinGRU (and MinLSTM) at LONG
-MISSING = "needs recurrent dropout / zoneout"
 JIT_WARMUP = 3  # calls before timing a scripted loop, more than its profiling executor's profiled runs
 
 
@@ -290,9 +289,6 @@ def scripted_rows(variant: Variant, shape: str, baseline, args, device=torch.dev
 
     steps, batch, inputs, hidden = SHAPES[shape]
     cls = getattr(gated, variant.module)
-    if not _accepts(cls, variant.keywords):  # a keyword another change adds: say so, do not fail
-        return [dict(kind="variant", variant=variant.name, options=variant.keywords, shape=shape, direction=d,
-                     skipped=MISSING, target=_target(shape, d)) for d, _ in DIRECTIONS]
     ours = cls(inputs, hidden, engine=args.engine, **variant.keywords).to(device)
     theirs = getattr(baseline, variant.baseline)(ours, *variant.args).to(device)
     x = torch.randn(steps, batch, inputs, device=device)
@@ -405,13 +401,6 @@ def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def _accepts(cls, keywords: dict) -> bool:
-    import inspect
-
-    parameters = inspect.signature(cls.__init__).parameters
-    return all(name in parameters for name in keywords)
-
-
 def _engine(module, x, direction: str, args) -> str:
     if args.engine != "auto":
         return args.engine
@@ -456,17 +445,9 @@ def _print_variants(header: dict, rows: list[dict]) -> None:
     for r in rows:
         if r["kind"] != "variant":
             continue
-        if "skipped" in r:
-            table.add_row(r["variant"], r["shape"], _direction(r), "", "", "", "", "[yellow]skipped[/]",
-                          _target_text(r["target"]))
-            continue
         table.add_row(r["variant"], r["shape"], _direction(r), r["engine"], r["measure"],
                       f"{r['numerator_ms']:.3f}", f"{r['denominator_ms']:.3f}", _verdict(r), _target_text(r["target"]))
     console.print(table)
-    for variant in dict.fromkeys(r["variant"] for r in rows if "skipped" in r):  # once per variant, in order
-        options = next(r["options"] for r in rows if r.get("variant") == variant)
-        keywords = ", ".join(f"{k}={v}" for k, v in options.items())
-        console.print(f"{variant} skipped: {MISSING} (gated has no {keywords} yet)")
     for r in rows:
         if r["kind"] == "memory":
             console.print(f"saved for backward, {r['module']} at long ({r['engine']}): "
