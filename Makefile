@@ -25,7 +25,7 @@ bench: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,data,baselines,report]"
+	$(PY) -m pip install --quiet -e ".[dev,data,baselines,report,serve,export]"
 	$(PY) -m pip install --quiet --no-deps $(AEON)
 	touch $(STAMP)
 

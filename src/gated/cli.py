@@ -1,4 +1,4 @@
-"""The ``gated`` command: train, predict, generate, evaluate, bench, demo, tour, explain.
+"""The ``gated`` command: train, predict, generate, evaluate, bench, demo, tour, explain, listen, export, serve.
 
 It parses the arguments and hands them on: training and loading runs is ``runs.py``'s work.
 
@@ -101,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", type=Path, help="also write the figure here")
     p.add_argument("--units", type=int, default=8, help="units shown per gate besides the mean (default 8)")
     p.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
+
+    # Each of these modules adds its own arguments and keeps its heavy imports (onnx, starlette) inside run().
+    from . import listen, onnx, serve
+
+    p = commands.add_parser("listen", help="recognise a WAV file frame by frame, as a microphone would feed it",
+                            description="Stream a WAV file through a speech run step by step and print the "
+                            "running answer, when it settles, and the real-time factor.")
+    listen.add_arguments(p)
+    p = commands.add_parser("export", help="write a run or module as an ONNX model that keeps its state",
+                            description="Export a trained run to ONNX with dynamic batch and length, the "
+                            "initial state as an input and the final state as an output.")
+    onnx.add_arguments(p)
+    p = commands.add_parser("serve", help="the guide as a live page: type a text and watch every gate",
+                            description="Serve trained runs on a local page and a JSON API.")
+    serve.add_arguments(p)
     return parser
 
 
@@ -364,8 +379,27 @@ def _os_problem(error: OSError) -> str:
     return str(error)
 
 
+def cmd_listen(args) -> int:
+    from . import listen
+
+    return listen.run(args)
+
+
+def cmd_export(args) -> int:
+    from . import onnx
+
+    return onnx.run(args)
+
+
+def cmd_serve(args) -> int:
+    from . import serve
+
+    return serve.run(args)
+
+
 COMMANDS = {"train": cmd_train, "predict": cmd_predict, "generate": cmd_generate, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "demo": cmd_demo, "tour": cmd_tour, "explain": cmd_explain}
+            "bench": cmd_bench, "demo": cmd_demo, "tour": cmd_tour, "explain": cmd_explain,
+            "listen": cmd_listen, "export": cmd_export, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:
