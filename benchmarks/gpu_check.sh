@@ -2,10 +2,12 @@
 # The checks a session runs when it is lent a machine with a CUDA GPU, as one script:
 # the CUDA parity tests (tests/test_cuda.py: torch.nn's cuDNN as the oracle), `gated bench`
 # and `gated bench --variants` on the GPU, and, on the machine's other CPU cores meanwhile,
-# the issue-11 results table (benchmarks/results.py --only variants), one thread per run.
+# a results table, one thread per run: the issue-11 table (benchmarks/results.py --only variants)
+# or the review levers of issue 12 (benchmarks/review_levers.py).
 #
-#   sh benchmarks/gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS]
+#   sh benchmarks/gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS] [variants|levers]
 #
+# GATED_GPU_VARIANTS=0 leaves out `gated bench --variants` on the GPU (the slowest part).
 # Writes into OUT: device.txt, cuda-tests.txt, bench-cuda.txt, bench-variants-cuda.txt,
 # results.md (the tables of every finished run) and results-runs.tgz (their metrics and
 # configs). It uses the machine's own python3 and torch (no venv: such machines have no
@@ -16,6 +18,7 @@ out=${1:?usage: gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS]}
 jobs=${2:-13}
 per_run=${3:-70}
 deadline=${4:-450}
+table=${5:-variants}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 runs=/tmp/gated-results
@@ -38,16 +41,27 @@ m.eval().stream().step(torch.randn(2, 4))
 done
 wait
 
-timeout "$deadline" python3 benchmarks/results.py --only variants --order seed-first --jobs "$jobs" \
-    --time-limit "$per_run" --out "$runs" >/dev/null 2>"$out/results.err" &
+if [ "$table" = levers ]; then
+    timeout "$deadline" python3 benchmarks/review_levers.py --jobs "$jobs" --time-limit "$per_run" \
+        --out "$runs" >/dev/null 2>"$out/results.err" &
+else
+    timeout "$deadline" python3 benchmarks/results.py --only variants --order seed-first --jobs "$jobs" \
+        --time-limit "$per_run" --out "$runs" >/dev/null 2>"$out/results.err" &
+fi
 results=$!
 
 timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py >"$out/cuda-tests.txt" 2>&1
 timeout 150 python3 -m gated.cli bench --device cuda --seconds 0.3 --rounds 3 >"$out/bench-cuda.txt" 2>&1
-timeout 200 python3 -m gated.cli bench --variants --device cuda --seconds 0.2 --rounds 3 \
-    >"$out/bench-variants-cuda.txt" 2>&1
+if [ "${GATED_GPU_VARIANTS:-1}" != 0 ]; then
+    timeout 200 python3 -m gated.cli bench --variants --device cuda --seconds 0.2 --rounds 3 \
+        >"$out/bench-variants-cuda.txt" 2>&1
+fi
 
 wait "$results"
-python3 benchmarks/results.py --only variants --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
+if [ "$table" = levers ]; then
+    python3 benchmarks/review_levers.py --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
+else
+    python3 benchmarks/results.py --only variants --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
+fi
 tar czf "$out/results-runs.tgz" -C "$runs" --exclude='*.safetensors' --exclude='checkpoints' . 2>>"$out/results.err"
 echo "done"
