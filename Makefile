@@ -11,6 +11,7 @@ APT_CHROMIUM := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get ins
 
 demo: $(STAMP)
 	$(VENV)/bin/gated tour --out tour
+	@echo "Watch these models read, live: $(VENV)/bin/gated serve   (then open http://127.0.0.1:8000/)"
 
 test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
