@@ -5,7 +5,12 @@ engine (forward, and forward+backward) in the same process and prints
 native time / fused time: above 1, fused wins. Each kind's ``Kernels.wins_up_to``
 (engines/fused_cells.py) records the largest batch * hidden_size where fused won.
 
-Usage: python benchmarks/sweep_engines.py [--seconds 0.2] [--steps 50]
+Usage: python benchmarks/sweep_engines.py [--seconds 0.2] [--steps 50] [--split auto|on|off]
+
+``--split on`` runs every plain LSTM layer of the fused engine on two threads
+(``engines/persistent_lstm.py``) and ``off`` never; ``auto`` (the default) lets each call
+decide, as the library does (``persistent_sync.split_pays``: two cores, torch allowed
+two threads, and no other thread runnable at that moment). Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 
 import gated
 from gated.bench import _forward, _forward_backward, compare
+from gated.engines import persistent_sync
 
 
 def main() -> None:
@@ -25,9 +31,12 @@ def main() -> None:
     parser.add_argument("--modules", default="LSTM,GRU,RNN")
     parser.add_argument("--batches", default="1,4,8,16,32")
     parser.add_argument("--hiddens", default="64,128,256")
+    parser.add_argument("--split", choices=("auto", "on", "off"), default="auto",
+                        help="the LSTM's two-thread kernel: as the library decides, always, or never")
     args = parser.parse_args()
+    persistent_sync.FORCE = {"auto": None, "on": True, "off": False}[args.split]
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.steps}, I=H/2")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.steps}, I=H/2, split={args.split}")
     print("native time / fused time (above 1: fused faster), forward | forward+backward")
     for name in args.modules.split(","):
         for hidden in map(int, args.hiddens.split(",")):

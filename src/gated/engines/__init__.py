@@ -85,6 +85,14 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # multithreaded GEMM inside torch's kernel wins.
 # The bounds live on each kind's kernels (``Kernels.wins_up_to``, in ``fused_cells.py``).
 #
+# The fused LSTM can also run each plain layer on two threads (``persistent_lstm.py``: each owns
+# half the units and its rows of the weights, one barrier per step). It does so by itself where
+# that can pay (``persistent_sync.split_pays``): never when torch has one thread or the machine one
+# core, nor while other threads are runnable, because the two must meet at every step: on the
+# shared build machine (load 11-15 on 2 cores) it measured 0.55-0.75x the single-threaded kernel.
+# It has not been measured on an idle machine yet, so the LSTM's bound stays (0, 0); to set it,
+# run ``benchmarks/sweep_engines.py --modules LSTM --split auto`` on one.
+#
 # With recurrent dropout or zoneout torch's kernels cannot run, so the fused kernel races the
 # reference loop instead, whose per-step products use torch's threads (both cores) where the
 # kernel's BLAS has one: past a size the loop wins. Reference time / fused time, same machine

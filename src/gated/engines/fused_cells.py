@@ -112,18 +112,67 @@ def _lstm_forward(x, w_ih, bias, h0, c0, w_hh, w_hr, lens, save: bool, masks=())
     return out, h_n, c_n, gates, cells, hfull, *cells_new
 
 
+def _split_lstm(x: Tensor, w, masks) -> bool:
+    """Run this plain LSTM layer on two threads (``persistent_lstm.py``)? Where it pays and can run."""
+    from . import persistent_sync
+
+    return not masks and w.w_hr is None and persistent_sync.split_pays(w.w_hh.size(1))
+
+
+def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool):
+    """:func:`_lstm_forward` for the plain LSTM, on two threads; same outputs and saved buffers."""
+    from . import persistent_lstm, persistent_sync
+
+    steps, batch, inputs = x.shape
+    hidden = w_hh.size(1)
+    kept = steps if save else 1
+    out, h_n, c_n = _new(steps, batch, hidden, like=x), _new(batch, hidden, like=x), _new(batch, hidden, like=x)
+    gates, cells = _new(kept, batch, 4 * hidden, like=x), _new(kept, batch, hidden, like=x)
+    x2 = _np(x).reshape(steps * batch, inputs)
+    persistent_sync.run_pair(persistent_lstm.lstm_forward_part, (
+        x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), _np(w_hh), _np(h0), _np(c0), lens, int(save),
+        out.numpy(), gates.numpy(), cells.numpy(), h_n.numpy(), c_n.numpy()))
+    hfull = _new(1, 1, 1, like=x)
+    return out, h_n, c_n, gates, cells, hfull
+
+
+def _lstm_backward_split(x, w, start, out, gates, cells, d_out, d_final, lens) -> Gradients:
+    """The plain LSTM's backward on two threads: every gradient, as :meth:`LSTMKernels.backward` gives them."""
+    from . import persistent_lstm, persistent_sync
+
+    (h0, c0), (dh_n, dc_n) = start, d_final
+    steps, batch, inputs = x.shape
+    hidden = out.size(-1)
+    share = persistent_lstm.units_of(0, 2, hidden)[2]
+    d_parts = np.zeros((2, steps, batch, 4 * share), dtype=gates.numpy().dtype)
+    d_x, d_wih, d_whh = _new(steps, batch, inputs, like=x), torch.empty_like(w.w_ih), torch.empty_like(w.w_hh)
+    d_bias = torch.empty_like(w.b_ih) if w.b_ih is not None else None
+    dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
+    persistent_sync.run_pair(persistent_lstm.lstm_backward_part, (
+        _np(x).reshape(steps * batch, inputs), _np(w.w_ih), _np(w.w_hh), _np(h0), _np(c0), out.numpy(),
+        gates.numpy(), cells.numpy(), lens, _np(d_out), _np(dh_n), _np(dc_n), d_parts,
+        d_x.numpy().reshape(steps * batch, inputs), d_wih.numpy(), d_whh.numpy(),
+        d_bias.numpy() if d_bias is not None else _none(d_parts), dh0.numpy(), dc0.numpy()))
+    return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0, dc0))
+
+
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
     regularizes = True
     regularized_wins_up_to = (1024, 1024)  # against the reference loop
 
     def forward(self, x, w, start, lens, save, masks=()):
-        out, h_n, c_n, *saved = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save, masks)
+        if _split_lstm(x, w, masks):
+            out, h_n, c_n, *saved = _lstm_forward_split(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, save)
+        else:
+            out, h_n, c_n, *saved = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save, masks)
         return Forward(out, (h_n, c_n), tuple(saved))
 
     def backward(self, x, w, start, out, saved, d_out, d_final, lens, masks=()):
         from . import kernels
 
+        if _split_lstm(x, w, masks):
+            return _lstm_backward_split(x, w, start, out, saved[0], saved[1], d_out, d_final, lens)
         (h0, c0), (dh_n, dc_n), (gates, cells, hfull, *cells_new) = start, d_final, saved
         cells_new = cells_new[0] if cells_new else cells  # without zoneout on c they are the same
         steps, batch, _ = gates.shape
@@ -149,21 +198,20 @@ class LSTMKernels(Kernels):
         gates, cells = saved[:2]
         return {**dict(zip(kind.rows, gates.chunk(len(kind.rows), -1))), "cell": cells}
 
+    stream_by_address = True  # its stream_step takes addresses (see Stream)
+
     def stream_step(self, w, batch, dtype):
         from . import kernels
 
-        # [W_ih; W_hh]^T: one product of the combined [x, h] gives the gates (the guide's step 1).
-        w_t = _array(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype)
-        bias = _bias(w.b_ih, w.w_ih.size(0), dtype)
+        # [W_ih; W_hh; b]^T: one product of the combined [x, h, 1] gives the gates (the guide's step 1).
+        w_t = _stacked(w.w_ih, w.w_hh, w.b_ih, dtype)
         whr_t = _array(w.w_hr.t(), dtype) if w.w_hr is not None else np.empty((0, 0), dtype)
-        hidden = bias.shape[0] // 4
-        xh = np.empty((batch, w_t.shape[0]), dtype)
-        pre, full = np.empty((batch, 4 * hidden), dtype), np.empty((batch, hidden), dtype)
-        kernel = kernels.lstm_step
+        hidden = w.w_hh.size(0) // 4
+        scratch = np.empty(batch * (w_t.shape[0] + 5 * hidden), dtype)
+        kernel = kernels.lstm_stream
 
-        def step(x, h, c):
-            kernel(x, w_t, bias, whr_t, h, c, xh, pre, full)
-            return h
+        def step(x_addr, out_addr, h, c):
+            kernel(x_addr, out_addr, w_t, whr_t, h, c, scratch)
 
         return step
 
@@ -213,19 +261,19 @@ class GRUKernels(Kernels):
         gates, _ = saved
         return dict(zip(kind.rows, gates.chunk(len(kind.rows), -1)))
 
+    stream_by_address = True
+
     def stream_step(self, w, batch, dtype):
         from . import kernels
 
         # The GRU needs W_ih x and W_hh h apart: the reset gate weighs only the second.
-        wih_t, whh_t = _array(w.w_ih.t(), dtype), _array(w.w_hh.t(), dtype)
-        bih, bhh = _bias(w.b_ih, w.w_ih.size(0), dtype), _bias(w.b_hh, w.w_ih.size(0), dtype)
-        three_h = whh_t.shape[1]
-        xg, hg = np.empty((batch, three_h), dtype), np.empty((batch, three_h), dtype)
-        kernel = kernels.gru_step
+        wih_t, whh_t = _stacked(w.w_ih, None, w.b_ih, dtype), _stacked(w.w_hh, None, w.b_hh, dtype)
+        hidden = w.w_hh.size(1)
+        scratch = np.empty(batch * (wih_t.shape[0] + 7 * hidden + 1), dtype)
+        kernel = kernels.gru_stream
 
-        def step(x, h):
-            kernel(x, wih_t, whh_t, bih, bhh, h, xg, hg)
-            return h
+        def step(x_addr, out_addr, h):
+            kernel(x_addr, out_addr, wih_t, whh_t, h, scratch)
 
         return step
 
@@ -269,17 +317,18 @@ class RNNKernels(Kernels):
         d_whh = _recurrent_weight_grad(d_pre, h0, out, masks[0] if masks else None)
         return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0,))
 
+    stream_by_address = True
+
     def stream_step(self, w, batch, dtype):
         from . import kernels
 
-        w_t = _array(torch.cat([w.w_ih, w.w_hh], 1).t(), dtype)
-        bias = _bias(w.b_ih, w.w_ih.size(0), dtype)
-        xh, pre = np.empty((batch, w_t.shape[0]), dtype), np.empty((batch, bias.shape[0]), dtype)
-        relu, kernel = self.relu, kernels.rnn_step
+        w_t = _stacked(w.w_ih, w.w_hh, w.b_ih, dtype)
+        hidden = w.w_hh.size(0)
+        scratch = np.empty(batch * (w_t.shape[0] + hidden), dtype)
+        relu, kernel = self.relu, kernels.rnn_stream
 
-        def step(x, h):
-            kernel(x, w_t, bias, relu, h, xh, pre)
-            return h
+        def step(x_addr, out_addr, h):
+            kernel(x_addr, out_addr, w_t, relu, h, scratch)
 
         return step
 
@@ -291,6 +340,15 @@ def _array(t: Tensor, dtype) -> np.ndarray:
 
 def _bias(b: Tensor | None, rows: int, dtype) -> np.ndarray:
     return _array(b, dtype) if b is not None else np.zeros(rows, dtype)
+
+
+def _stacked(w_ih: Tensor, w_hh: Tensor | None, bias: Tensor | None, dtype) -> np.ndarray:
+    """[W_ih; W_hh; bias]^T as a C-ordered copy (W_hh left out when None; zeros for no bias): a stream's
+    weights, which multiply [x, h, 1] (see kernels.py)."""
+    with torch.no_grad():
+        rows = [w_ih] if w_hh is None else [w_ih, w_hh]
+        b = bias if bias is not None else w_ih.new_zeros(w_ih.size(0))
+        return _array(torch.cat([*rows, b.unsqueeze(1)], 1).t(), dtype)
 
 
 LSTM_KERNELS = LSTMKernels()

@@ -43,8 +43,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import carray, njit, types
+from numba.extending import intrinsic, overload
 
 # fastmath only lets LLVM fuse multiply-adds; no reassociation, no assumptions about NaN.
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -92,6 +92,40 @@ def _sigmoid_impl(x):
     return lambda x: 1.0 / (1.0 + math.exp(-x))
 
 
+# -- copies without numba's slice assignment ---------------------------------------------------
+# numba 0.68 compiles, for every array-to-array assignment (``a[:] = b``, ``a += b``), a shape-checking
+# error message out of its string functions: 3-4 s of the first call's compile (measured), for an error
+# these kernels never raise. Plain loops over elements compile in a fraction of that and run as fast.
+
+
+@njit(**JIT)
+def _copy(dst, src):
+    """dst[:] = src for 1-D arrays of one length."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@njit(**JIT)
+def _add(dst, src):
+    """dst += src for 1-D arrays of one length."""
+    for i in range(dst.shape[0]):
+        dst[i] += src[i]
+
+
+@njit(**JIT)
+def _copy_rows(dst, src):
+    """dst[:] = src for 2-D arrays of one shape."""
+    for r in range(dst.shape[0]):
+        _copy(dst[r], src[r])
+
+
+@njit(**JIT)
+def _add_rows(dst, src):
+    """dst += src for 2-D arrays of one shape."""
+    for r in range(dst.shape[0]):
+        _add(dst[r], src[r])
+
+
 # -- LSTM ------------------------------------------------------------------------------------
 
 
@@ -125,7 +159,7 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, rmask, zone_h, zone_c, lengths, save,
         else:
             np.dot(h, whh_t, hh)
         if zone_cell:
-            c_prev[:] = c
+            _copy_rows(c_prev, c)
         for b in range(batch):
             if t >= lengths[b]:  # this sequence has ended: keep its state, zero its outputs
                 out[t, b, :] = 0
@@ -149,14 +183,14 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, rmask, zone_h, zone_c, lengths, save,
                 c_b[j] = forget[j] * c_b[j] + input[j] * candidate[j]
             for j in range(hidden):  # 7. new hidden state
                 full_b[j] = output[j] * tanh(c_b[j])
-            gates[s, b] = pre
-            cells[s, b, :] = c_b
+            _copy(gates[s, b], pre)
+            _copy(cells[s, b], c_b)
         if zone_cell:  # h_new read the unzoned c_new (kept for backward); the state carried on is zoned
             for b in range(batch):
                 if t < lengths[b]:
-                    cells_new[s, b] = c[b]
+                    _copy(cells_new[s, b], c[b])
                     _zone(zone_c[t, b], c_prev[b], c[b], one)
-                    cells[s, b] = c[b]
+                    _copy(cells[s, b], c[b])
         if project:
             np.dot(full, whr_t, projected)
         if zone_hidden:  # into the new h, while h still holds h_(t-1); hfull stays unzoned
@@ -164,17 +198,17 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, rmask, zone_h, zone_c, lengths, save,
         for b in range(batch):
             if t < lengths[b]:
                 if project:
-                    h[b] = projected[b]
-                    hfull[s, b] = full[b]
+                    _copy(h[b], projected[b])
+                    _copy(hfull[s, b], full[b])
                 else:
-                    h[b] = full[b]
-                out[t, b] = h[b]
+                    _copy(h[b], full[b])
+                _copy(out[t, b], h[b])
         if project:
             for b in range(batch):
                 if t >= lengths[b]:
                     hfull[s, b, :] = 0
-    h_n[:] = h
-    c_n[:] = c
+    _copy_rows(h_n, h)
+    _copy_rows(c_n, c)
 
 
 @njit(**JIT)
@@ -201,7 +235,7 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
         c_prev = cells[t - 1] if t > 0 else c0
         for b in range(batch):
             if t < lengths[b]:
-                dh[b] += d_out[t, b]
+                _add(dh[b], d_out[t, b])
         if zone_hidden or zone_cell:
             for b in range(batch):
                 if t < lengths[b]:
@@ -212,12 +246,12 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
         if project:
             for b in range(batch):
                 if t < lengths[b]:
-                    d_proj[t, b] = dh[b]
+                    _copy(d_proj[t, b], dh[b])
                 else:
                     d_proj[t, b] = 0
             np.dot(dh, whr, d_full)
         else:
-            d_full[:] = dh
+            _copy_rows(d_full, dh)
         for b in range(batch):
             dg = d_gates[t, b]
             if t >= lengths[b]:
@@ -238,16 +272,16 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
         if zone_cell:
             for b in range(batch):
                 if t < lengths[b]:
-                    dc[b] += dc_kept[b]
+                    _add(dc[b], dc_kept[b])
         np.dot(d_gates[t], whh, dh_prev)
         if drop or zone_hidden:
             _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone_hidden, dh)
         else:
             for b in range(batch):
                 if t < lengths[b]:  # an ended sequence passes its gradient on unchanged
-                    dh[b] = dh_prev[b]
-    dh0[:] = dh
-    dc0[:] = dc
+                    _copy(dh[b], dh_prev[b])
+    _copy_rows(dh0, dh)
+    _copy_rows(dc0, dc)
 
 
 # -- GRU -------------------------------------------------------------------------------------
@@ -293,10 +327,10 @@ def gru_forward(xp, h0, whh_t, bhh, rmask, zone_h, lengths, save, out, gates, h_
                 g_b[hidden + j] = update
                 g_b[2 * hidden + j] = candidate
                 h_n_part[s, b, j] = w_hn_h
-            out[t, b] = h_b
+            _copy(out[t, b], h_b)
         if zone_hidden:
             _zone_outputs(zone_h[t], out[t - 1] if t > 0 else h0, h, out[t], lengths, t, one)
-    h_n[:] = h
+    _copy_rows(h_n, h)
 
 
 @njit(**JIT)
@@ -338,8 +372,8 @@ def gru_backward(d_out, dh_n, gates, h_n_part, out, h0, whh, rmask, zone_h, leng
         np.dot(d_hg[t], whh, dh_prev)
         if drop or zone_hidden:
             _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone_hidden, dh_prev)
-        dh += dh_prev  # zero rows for ended sequences, whose dh passes on unchanged
-    dh0[:] = dh
+        _add_rows(dh, dh_prev)  # zero rows for ended sequences, whose dh passes on unchanged
+    _copy_rows(dh0, dh)
 
 
 # -- RNN -------------------------------------------------------------------------------------
@@ -375,11 +409,11 @@ def rnn_forward(xp, h0, whh_t, rmask, zone_h, lengths, relu, out, fresh, h_n):
             else:
                 for j in range(hidden):
                     h_b[j] = tanh(x_g[j] + h_g[j])
-            out[t, b] = h_b
+            _copy(out[t, b], h_b)
         if zone_hidden:
-            fresh[t] = out[t]
+            _copy_rows(fresh[t], out[t])
             _zone_outputs(zone_h[t], out[t - 1] if t > 0 else h0, h, out[t], lengths, t, one)
-    h_n[:] = h
+    _copy_rows(h_n, h)
 
 
 @njit(**JIT)
@@ -417,8 +451,8 @@ def rnn_backward(d_out, dh_n, out, fresh, whh, rmask, zone_h, lengths, relu, d_p
         else:
             for b in range(batch):
                 if t < lengths[b]:
-                    dh[b] = dh_prev[b]
-    dh0[:] = dh
+                    _copy(dh[b], dh_prev[b])
+    _copy_rows(dh0, dh)
 
 
 # -- recurrent regularisation's pieces -------------------------------------------------------
@@ -465,7 +499,7 @@ def _zone_outputs(z, prev, h, out_t, lengths, t, one):
     for b in range(h.shape[0]):
         if t < lengths[b]:
             _zone(z[b], prev[b], h[b], one)
-            out_t[b] = h[b]
+            _copy(out_t[b], h[b])
 
 
 @njit(**JIT)
@@ -474,7 +508,7 @@ def _split_outputs(z, d_out_t, dh, dh_kept, lengths, t, one):
     is split into dh_kept = z * (...) for h_(t-1) and dh = (1 - z) * (...) for the step."""
     for b in range(dh.shape[0]):
         if t < lengths[b]:
-            dh[b] += d_out_t[b]
+            _add(dh[b], d_out_t[b])
             _split(z[b], dh[b], dh_kept[b], one)
 
 
@@ -491,30 +525,66 @@ def _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone, dh):
             for j in range(d_b.shape[0]):
                 d_b[j] = m_b[j] * p_b[j]
         else:
-            d_b[:] = p_b
+            _copy(d_b, p_b)
         if zone:
-            d_b += dh_kept[b]
+            _add(d_b, dh_kept[b])
 
 
 # -- one step at a time (streaming) --------------------------------------------------------------
+# A stream's step is a few microseconds of work, so what it costs to get there counts: each kernel
+# takes its input and output as addresses (torch's ``data_ptr()``: no numpy array made per step),
+# folds the bias into the product (a last row of the weights, read against a constant 1), and
+# gets its scratch space as one array, so that numba's dispatcher has few arguments to type.
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """The integer ``address`` as a pointer to elements of ``like``'s dtype (for ``numba.carray``)."""
+    pointer_type = types.CPointer(like.dtype)
+    sig = pointer_type(address, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer_type))
+
+    return sig, codegen
 
 
 @njit(**JIT)
-def lstm_step(x, w_t, bias, whr_t, h, c, xh, pre, full):
+def _stack_input(x_addr, h, xh, inputs):
+    """xh = [x, h, 1] per row: the step's input (read at ``x_addr``), its previous h, the bias's 1."""
+    batch, size = h.shape
+    x = carray(_pointer(x_addr, h), (batch, inputs))
+    one = np.ones(1, h.dtype)[0]
+    for b in range(batch):
+        _copy(xh[b, :inputs], x[b])
+        _copy(xh[b, inputs : inputs + size], h[b])
+        xh[b, inputs + size] = one
+
+
+@njit(**JIT)
+def _write_output(out_addr, h):
+    """Copy the new h to ``out_addr`` (the stream's output tensor); 0: not the top layer, no output."""
+    if out_addr != 0:
+        _copy_rows(carray(_pointer(out_addr, h), h.shape), h)
+
+
+@njit(**JIT)
+def lstm_stream(x_addr, out_addr, w_t, whr_t, h, c, scratch):
     """One LSTM step for streaming, in place on h (B,P) and c (B,H).
 
-    w_t (I+P, 4H) is [W_ih; W_hh]^T, so one product of the combined [x, h]
-    (the guide's step 1, literally) gives the gates; bias is b_ih + b_hh.
+    w_t (I+P+1, 4H) is [W_ih; W_hh; b]^T with b = b_ih + b_hh, so one product of the combined
+    [x, h, 1] (the guide's step 1, literally) gives the gates. scratch: at least B (I+P+1 + 5H).
     """
-    batch, inputs = x.shape
+    batch, size = h.shape
     hidden = c.shape[1]
-    xh[:, :inputs] = x
-    xh[:, inputs:] = h
+    width = w_t.shape[0]
+    xh = scratch[: batch * width].reshape(batch, width)
+    pre = scratch[batch * width : batch * (width + 4 * hidden)].reshape(batch, 4 * hidden)
+    full = scratch[batch * (width + 4 * hidden) : batch * (width + 5 * hidden)].reshape(batch, hidden)
+    _stack_input(x_addr, h, xh, width - size - 1)
     np.dot(xh, w_t, pre)
     for b in range(batch):
         p, c_b = pre[b], c[b]
-        for k in range(4 * hidden):
-            p[k] += bias[k]
         for k in range(2 * hidden):
             p[k] = sigmoid(p[k])
         for k in range(2 * hidden, 3 * hidden):
@@ -528,46 +598,62 @@ def lstm_step(x, w_t, bias, whr_t, h, c, xh, pre, full):
     if whr_t.shape[0] > 0:
         np.dot(full, whr_t, h)
     else:
-        h[:] = full
+        _copy_rows(h, full)
+    _write_output(out_addr, h)
 
 
 @njit(**JIT)
-def gru_step(x, wih_t, whh_t, bih, bhh, h, xg, hg):
-    """One GRU step for streaming, in place on h (B,H). The GRU needs W_ih x and W_hh h apart."""
+def gru_stream(x_addr, out_addr, wih_t, whh_t, h, scratch):
+    """One GRU step for streaming, in place on h (B,H). The GRU needs W_ih x and W_hh h apart:
+    wih_t (I+1, 3H) = [W_ih; b_ih]^T, whh_t (H+1, 3H) = [W_hh; b_hh]^T. scratch: at least B (I+1 + 7H+1)."""
     batch, hidden = h.shape
+    inputs = wih_t.shape[0] - 1
     one = np.ones(1, h.dtype)[0]
-    np.dot(x, wih_t, xg)
-    np.dot(h, whh_t, hg)
+    xs = scratch[: batch * (inputs + 1)].reshape(batch, inputs + 1)
+    start = batch * (inputs + 1)
+    hs = scratch[start : start + batch * (hidden + 1)].reshape(batch, hidden + 1)
+    start += batch * (hidden + 1)
+    xg = scratch[start : start + batch * 3 * hidden].reshape(batch, 3 * hidden)
+    hg = scratch[start + batch * 3 * hidden : start + batch * 6 * hidden].reshape(batch, 3 * hidden)
+    x = carray(_pointer(x_addr, h), (batch, inputs))
+    for b in range(batch):
+        _copy(xs[b, :inputs], x[b])
+        xs[b, inputs] = one
+        _copy(hs[b, :hidden], h[b])
+        hs[b, hidden] = one
+    np.dot(xs, wih_t, xg)
+    np.dot(hs, whh_t, hg)
     for b in range(batch):
         x_g, h_g, h_b = xg[b], hg[b], h[b]
-        for k in range(3 * hidden):
-            x_g[k] += bih[k]
-            h_g[k] += bhh[k]
         for k in range(2 * hidden):  # reset and update gates
             x_g[k] = sigmoid(x_g[k] + h_g[k])
         for j in range(hidden):
             candidate = tanh(x_g[2 * hidden + j] + x_g[j] * h_g[2 * hidden + j])
             update = x_g[hidden + j]
             h_b[j] = (one - update) * candidate + update * h_b[j]
+    _write_output(out_addr, h)
 
 
 @njit(**JIT)
-def rnn_step(x, w_t, bias, relu, h, xh, pre):
-    """One RNN step for streaming, in place on h (B,H); w_t is [W_ih; W_hh]^T."""
-    batch, inputs = x.shape
-    hidden = h.shape[1]
+def rnn_stream(x_addr, out_addr, w_t, relu, h, scratch):
+    """One RNN step for streaming, in place on h (B,H); w_t (I+H+1, H) is [W_ih; W_hh; b]^T.
+    scratch: at least B (I+H+1 + H)."""
+    batch, hidden = h.shape
+    width = w_t.shape[0]
     zero = np.zeros(1, h.dtype)[0]
-    xh[:, :inputs] = x
-    xh[:, inputs:] = h
+    xh = scratch[: batch * width].reshape(batch, width)
+    pre = scratch[batch * width : batch * (width + hidden)].reshape(batch, hidden)
+    _stack_input(x_addr, h, xh, width - hidden - 1)
     np.dot(xh, w_t, pre)
     for b in range(batch):
         p, h_b = pre[b], h[b]
         if relu:
             for j in range(hidden):
-                h_b[j] = max(p[j] + bias[j], zero)
+                h_b[j] = max(p[j], zero)
         else:
             for j in range(hidden):
-                h_b[j] = tanh(p[j] + bias[j])
+                h_b[j] = tanh(p[j])
+    _write_output(out_addr, h)
 
 
 # -- the products outside the loop -----------------------------------------------------------
@@ -582,7 +668,7 @@ def linear(x, w, bias, out):
     np.dot(x, w.T, out)
     if bias.shape[0] > 0:
         for n in range(out.shape[0]):
-            out[n] += bias
+            _add(out[n], bias)
 
 
 @njit(**JIT)
@@ -593,7 +679,7 @@ def linear_backward(d_out, x, w, d_x, d_w, d_bias):
     if d_bias.shape[0] > 0:
         d_bias[:] = 0
         for n in range(d_out.shape[0]):
-            d_bias += d_out[n]
+            _add(d_bias, d_out[n])
 
 
 @njit(**JIT)

@@ -1,0 +1,140 @@
+"""The LSTM split across two threads (engines/persistent_lstm.py) against torch.nn, and when it runs.
+
+``persistent_sync.FORCE`` makes every plain LSTM layer of the fused engine split (or never split),
+whatever the machine's load, so these tests run the two-thread kernels on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+import gated
+from gated.engines import persistent_lstm, persistent_sync
+from oracle import twins
+
+
+@pytest.fixture
+def split(monkeypatch):
+    monkeypatch.setattr(persistent_sync, "FORCE", True)
+
+
+def _run(module, x, hx, lengths):
+    if lengths is None:
+        return module(x, hx)
+    packed = pack_padded_sequence(x, torch.tensor(lengths), enforce_sorted=False)
+    out, state = module(packed, hx)
+    return pad_packed_sequence(out, total_length=x.size(0))[0], state
+
+
+CASES = {  # (T, B, I, H, layers, bidirectional, lengths)
+    "one sequence": (12, 1, 5, 8, 1, False, None),
+    "odd hidden": (6, 2, 3, 7, 1, False, None),
+    "batch, two layers": (9, 4, 6, 10, 2, False, None),
+    "bidirectional": (7, 3, 4, 6, 1, True, None),
+    "packed": (8, 4, 3, 6, 2, True, [8, 3, 1, 5]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_split_equals_torch(split, case):
+    """Outputs, states and every gradient equal torch.nn.LSTM's (1e-5, float32)."""
+    steps, batch, inputs, hidden, layers, bidirectional, lengths = CASES[case]
+    torch.manual_seed(0)
+    theirs, ours = twins("lstm", inputs, hidden, num_layers=layers, bidirectional=bidirectional, engine="fused")
+    rows = layers * (2 if bidirectional else 1)
+    x = torch.randn(steps, batch, inputs)
+    hx = (torch.randn(rows, batch, hidden), torch.randn(rows, batch, hidden))
+    results = []
+    for module in (theirs, ours):
+        xs = x.clone().requires_grad_()
+        state = tuple(s.clone().requires_grad_() for s in hx)
+        out, (h, c) = _run(module, xs, state, lengths)
+        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+        grads = [xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())]
+        results.append([out, h, c, *grads])
+    for want, got in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_split_runs_the_split_kernels(split, monkeypatch):
+    """The forced path really goes through the two-thread kernels (not the single-threaded ones)."""
+    calls = []
+    original = persistent_sync.run_pair
+    monkeypatch.setattr(persistent_sync, "run_pair", lambda kernel, args: calls.append(kernel) or original(kernel, args))
+    module = gated.LSTM(4, 8, engine="fused")
+    out, _ = module(torch.randn(5, 2, 4))
+    out.sum().backward()
+    assert calls == [persistent_lstm.lstm_forward_part, persistent_lstm.lstm_backward_part]
+
+
+def test_split_gradcheck_float64(split):
+    module = gated.LSTM(3, 5, dtype=torch.float64, engine="fused")
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    hx = tuple(torch.randn(1, 2, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    names = [name for name, _ in module.named_parameters()]
+    weights = [p.detach().clone().requires_grad_() for p in module.parameters()]
+
+    def f(x, h, c, *tensors):
+        out, (h_n, c_n) = torch.func.functional_call(module, dict(zip(names, tensors)), (x, (h, c)))
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradgradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_split_trace_equals_reference(split):
+    torch.manual_seed(0)
+    reference = gated.LSTM(3, 6, engine="reference")
+    fused = gated.LSTM(3, 6, engine="fused")
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 2, 3)
+    with torch.no_grad():
+        want, got = reference.trace(x), fused.trace(x)
+    for name in want.names:
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=1e-5, atol=1e-5)
+
+
+def test_no_split_on_one_thread(monkeypatch):
+    """torch.set_num_threads(1) is the user saying one core: the kernels never start a second thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert not persistent_sync.two_cores()
+        assert not persistent_sync.split_pays(512)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_no_split_for_small_layers():
+    assert not persistent_sync.split_pays(persistent_sync.SPLIT_HIDDEN_AT_LEAST - 1)
+
+
+def test_units_cover_the_layer_once():
+    for hidden in (1, 2, 7, 8, 129):
+        owned = []
+        for part in range(2):
+            low, high, share = persistent_lstm.units_of(part, 2, hidden)
+            assert high - low <= share
+            owned.extend(range(low, high))
+        assert owned == list(range(hidden))
+
+
+def test_barrier_lets_both_threads_through():
+    """A kernel of barriers alone, on two threads: both arrive at every step and the call returns."""
+    from numba import njit
+
+    from gated.engines.persistent_sync import barrier
+
+    @njit(nogil=True)
+    def count_steps(part, parts, sync, steps, seen):
+        for t in range(steps):
+            seen[part] += 1
+            if not barrier(sync, parts, t + 1):
+                return
+
+    seen = np.zeros(2, np.int64)
+    persistent_sync.run_pair(count_steps, (500, seen))
+    assert seen.tolist() == [500, 500]
