@@ -115,3 +115,21 @@ def test_stream_refuses_other_dtypes_like_torch_nn(dtype):
     stream.step(torch.ones(B, I))  # a float32 step after it still works
     with pytest.raises(ValueError, match="does not match weight dtype"):
         stream.step(x)  # and the hot path, now set up, refuses it too
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("make", [lambda: gated.GRU(I, H, batch_first=True, zoneout=0.1),
+                                  lambda: gated.LayerNormLSTM(I, H, batch_first=True)], ids=["zoneout", "ln"])
+def test_batch_first_stream_without_kernels_equals_whole_sequence(make, batched):
+    # These modules stream one module call per step (no stream kernel); a batch of steps must be
+    # laid out as the module reads it, (B, 1, I) when batch_first.
+    module = make().eval()
+    x = torch.randn(B, T, I) if batched else torch.randn(T, I)
+    with torch.no_grad():
+        want_out, want_state = module(x)
+    stream = module.stream()
+    steps = x.unbind(1) if batched else x.unbind(0)
+    got_out = torch.stack([stream.step(x_t) for x_t in steps], dim=1 if batched else 0)
+    torch.testing.assert_close(got_out, want_out, rtol=1e-5, atol=1e-6)
+    for got, want in zip(tensors_of(stream.state), tensors_of(want_state)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

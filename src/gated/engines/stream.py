@@ -11,7 +11,9 @@ whole sequence at once. A stream is for inference: no gradients, no dropout.
 It keeps its state and a copy of the weights in numpy arrays, so each step is
 one call into a numba kernel per layer (the ``stream_step`` of the cell kind's
 fused kernels, ``fused_cells.py``) with no torch dispatch in between; that is
-what makes a step take microseconds. The weights are copied at the first step.
+what makes a step take microseconds. For the LSTM, GRU and RNN the kernels read
+the step's input and write its output by address (``data_ptr()``), so a step
+makes no numpy array at all. The weights are copied at the first step.
 A stream follows its module: after ``load_state_dict``, ``.double()``, ``.to()``
 or an optimizer step (anything that changes the first weight, ``weight_ih_l0``,
 in place or moves the module), the next step reads the weights again and
@@ -66,8 +68,12 @@ class Stream:
         # Two integer compares (well under a microsecond): has the module changed its weights?
         if self.module._weights_epoch != self._epoch or self._watched._version != self._version:
             self._follow_weights()
-        if x_t.shape == self._shape and x_t.dtype == self._torch_dtype and x_t.is_contiguous() and self._fast:
-            # The hot path, checked once on the first step: a numpy view, the kernels, a copy out.
+        if x_t.shape == self._shape and x_t.dtype == self._torch_dtype and x_t.is_cpu and x_t.is_contiguous():
+            # The hot path, checked once on the first step: addresses in, one kernel per layer, no numpy.
+            if self._by_address:
+                y = torch.empty(*self._out_shape, dtype=x_t.dtype)  # ints, not a tuple: a microsecond less
+                self._run_layers(x_t.data_ptr(), y.data_ptr())
+                return y
             x = (x_t.detach() if x_t.requires_grad else x_t).numpy()  # detach alone costs a microsecond
             if not self._batched:
                 x = x.reshape(1, -1)
@@ -75,6 +81,14 @@ class Stream:
                 x = step(x, *state)
             return torch.from_numpy(x.copy() if self._batched else x[0].copy())
         return self._checked_step(x_t)
+
+    def _run_layers(self, x_addr: int, out_addr: int) -> None:
+        """Each layer's step on the one below's new h, read in place; the top one writes to ``out_addr``."""
+        if len(self._steps) == 1:
+            self._steps[0](x_addr, out_addr, *self._state[0])
+            return
+        for step, state, below in zip(self._steps, self._state, self._inputs):
+            step(x_addr if below is None else below, out_addr if state is self._state[-1] else 0, *state)
 
     def _checked_step(self, x_t: Tensor) -> Tensor:
         checks.check_tensor("input", x_t, f"{type(self.module).__name__}.stream")
@@ -100,6 +114,11 @@ class Stream:
             )
         self._shape, self._torch_dtype = x_t.shape, x_t.dtype  # from now on, the hot path
         x = np.ascontiguousarray(x, dtype=self._dtype)
+        if self._by_address:
+            y = np.empty(self._state[-1][0].shape, self._dtype)
+            self._run_layers(x.ctypes.data, y.ctypes.data)
+            y = torch.from_numpy(y)
+            return y if batched else y[0]
         for step, state in zip(self._steps, self._state):
             x = step(x, *state)
         y = torch.from_numpy(x.copy())
@@ -163,13 +182,21 @@ class Stream:
         with torch.no_grad():  # each step function keeps its own copy: training later cannot race a step
             weights = [fused.kernel_weights(kernels, layer[0]) for layer in module.spec().layers]
             self._steps = [kernels.stream_step(w, batch, self._dtype) for w in weights]
+        # LSTM, GRU, RNN: steps take the input's and output's addresses (kernels.py says why)
+        self._by_address = getattr(kernels, "stream_by_address", False)
+        # Where each layer reads its input: the step's own (None), else the h of the layer below, whose
+        # array stays where it is for the stream's life (numpy's .ctypes costs microseconds: asked once).
+        self._inputs = [None] + [state[0].ctypes.data for state in self._state[:-1]]
+        top = self._state[-1][0].shape
+        self._out_shape = top if batched else top[1:]
 
     def _slow_step(self, x_t: Tensor) -> Tensor:
         """Without the fast path: the module itself on a sequence of one step, computed as in eval mode."""
-        y, self._slow_state, _, _ = self.module._run(x_t.unsqueeze(0), self._slow_state, record=False,
+        time_dim = 1 if self.module.batch_first and x_t.dim() == 2 else 0  # a batch of steps: (B, 1, I)
+        y, self._slow_state, _, _ = self.module._run(x_t.unsqueeze(time_dim), self._slow_state, record=False,
                                                      inference=True)
         self._state = [()]
-        return y[0]
+        return y.select(time_dim, 0)
 
 
 def _squeeze_state(state):
