@@ -10,8 +10,9 @@ Shapes (T steps, B batch, I inputs, H hidden):
 Also reported: GFLOP/s of gated's run (the matrix products; forward+backward
 counts 3x forward), the fraction of this machine's float32 matmul peak (a
 large torch.mm measured in the same run), what a trace costs relative to a
-plain forward of the fused engine, and the streaming step at B=1, H=128
-against torch.nn.LSTMCell called step by step.
+plain forward of the fused engine, and the streaming step at B=1, H=128 and
+H=512 against torch.nn.LSTMCell called step by step, beside the time it takes
+to read that step's weights once (from memory, and from cache).
 
     gated bench                       # everything, a table
     gated bench --shapes a --json     # machine-readable
@@ -42,6 +43,7 @@ from torch.utils import benchmark
 SHAPES = {"a": (100, 1, 64, 128), "b": (100, 32, 128, 256), "c": (200, 64, 256, 512)}
 MODULES = ("LSTM", "GRU", "RNN")
 STREAM_SHAPE = (1, 64, 128)  # B, I, H of the streaming step
+STREAM_LARGE = (1, 64, 512)  # and a step whose weights (4.7 MB) take longer to read than to multiply
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", action="store_true",
                         help="time the cells torch.nn lacks against a scripted loop of each, with the targets "
                              "(needs a checkout of the repository; ignores --shapes and --modules)")
+    parser.add_argument("--onnx", action="store_true",
+                        help="time onnxruntime on gated's ONNX export of the LSTM and GRU (shapes a, b and one "
+                             "streaming step) against gated, with torch's number of threads (needs "
+                             "gated[export]; ignores --shapes and --modules)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if getattr(args, "variants", False):
         return run_variants(args, device) if _measurable(args) else 2
+    if getattr(args, "onnx", False):
+        if device.type != "cpu":
+            print("gated bench: --onnx times onnxruntime's CPU provider: use --device cpu", file=sys.stderr)
+            return 2
+        from .bench_onnx import run as run_onnx
+
+        return run_onnx(args) if _measurable(args) else 2
     shapes = _pick(args.shapes, SHAPES, "shape")
     modules = _pick(args.modules, MODULES, "module")
     if shapes is None or modules is None or not _measurable(args):
@@ -113,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_stream and on_cpu:
             progress.update(task, description="LSTM streaming step")
             rows.append(stream_row(args.seconds, args.rounds))
+            progress.update(task, description="LSTM streaming step H512")
+            rows.append(stream_row(args.seconds, args.rounds, STREAM_LARGE))
             progress.advance(task)
     header = dict(torch=torch.__version__, threads=torch.get_num_threads(), engine=args.engine,
                   peak_gflops=peak, shapes={k: SHAPES[k] for k in shapes}, device=_device_name(device))
@@ -180,11 +195,15 @@ def _trace(module, x):
     return call
 
 
-def stream_row(seconds: float, rounds: int) -> dict:
-    """One LSTM step at B=1: gated's stream against torch.nn.LSTMCell and torch.nn.LSTM on T=1."""
+def stream_row(seconds: float, rounds: int, shape: tuple[int, int, int] | None = None) -> dict:
+    """One LSTM step at B=1: gated's stream against torch.nn.LSTMCell and torch.nn.LSTM on T=1.
+
+    Also the time it takes to read the step's weights once, from memory and from cache (see
+    :func:`read_seconds`): a step that reads every weight cannot beat that.
+    """
     import gated
 
-    batch, inputs, hidden = STREAM_SHAPE
+    batch, inputs, hidden = shape or STREAM_SHAPE
     cell, lstm = nn.LSTMCell(inputs, hidden), nn.LSTM(inputs, hidden)
     ours = gated.LSTM(inputs, hidden).eval()
     x = torch.randn(batch, inputs)
@@ -201,9 +220,59 @@ def stream_row(seconds: float, rounds: int) -> dict:
 
     t_cell, t_ours = compare(cell_step, lambda: stream.step(x), seconds, rounds)
     t_lstm, _ = compare(lstm_step, lambda: stream.step(x), seconds / 2, rounds)
+    weight_bytes = (inputs + hidden + 1) * 4 * hidden * 4  # [W_ih; W_hh; b] in float32
+    from_memory, from_cache = read_seconds(weight_bytes)
     return dict(kind="stream", module="LSTM", shape=f"B{batch} I{inputs} H{hidden}", direction="stream step",
                 engine="stream", torch_ms=t_cell * 1e3, gated_ms=t_ours * 1e3, ratio=t_cell / t_ours,
-                torch_lstm_t1_ms=t_lstm * 1e3, ratio_vs_lstm_t1=t_lstm / t_ours)
+                torch_lstm_t1_ms=t_lstm * 1e3, ratio_vs_lstm_t1=t_lstm / t_ours, weight_bytes=weight_bytes,
+                read_from_memory_ms=from_memory * 1e3, read_from_cache_ms=from_cache * 1e3)
+
+
+def read_seconds(nbytes: int, rounds: int = 5) -> tuple[float, float]:
+    """Seconds one thread takes to read ``nbytes`` once: from memory, and from cache when they fit there.
+
+    Measured with a BLAS dot product of an array with itself (memory-bound, vectorised) on the kernels'
+    single-threaded BLAS: from memory at the rate of a 128 MiB array (far beyond any cache here), from
+    cache as an array of ``nbytes`` read again right after it was read.
+    """
+    import numpy as np
+
+    from .engines import fused
+
+    fused.available()  # SciPy's BLAS with one thread, as the kernels have it
+    big = np.ones(32 * 2**20, np.float32)
+    small = np.ones(max(1, nbytes // 4), np.float32)
+    rate = big.nbytes / _best_of(lambda: _read(big), rounds)
+    return nbytes / rate, _best_of(lambda: _read(small), rounds * 20)
+
+
+def _read(array):
+    return _numba_dot()(array, array)
+
+
+def _best_of(fn, rounds: int) -> float:
+    import time
+
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+_dot = None
+
+
+def _numba_dot():
+    global _dot
+    if _dot is None:
+        import numpy as np
+        from numba import njit
+
+        _dot = njit(nogil=True)(lambda a, b: np.dot(a, b))
+    return _dot
 
 
 # -- variants: the cells torch.nn lacks (issue 11) -------------------------------------------
@@ -522,7 +591,10 @@ def _print_table(header: dict, rows: list[dict]) -> None:
             console.print(
                 f"streaming LSTM step ({r['shape']}): gated {1e3 * r['gated_ms']:.1f} us, "
                 f"torch.nn.LSTMCell {1e3 * r['torch_ms']:.1f} us (ratio {r['ratio']:.1f}), "
-                f"torch.nn.LSTM on T=1 {1e3 * r['torch_lstm_t1_ms']:.1f} us (ratio {r['ratio_vs_lstm_t1']:.1f})"
+                f"torch.nn.LSTM on T=1 {1e3 * r['torch_lstm_t1_ms']:.1f} us (ratio {r['ratio_vs_lstm_t1']:.1f}); "
+                f"reading its {r['weight_bytes'] / 1e6:.2f} MB of weights once takes "
+                f"{1e3 * r['read_from_memory_ms']:.1f} us from memory, {1e3 * r['read_from_cache_ms']:.1f} us "
+                f"from cache (step / cache read {r['gated_ms'] / r['read_from_cache_ms']:.1f})"
             )
 
 
