@@ -187,3 +187,54 @@ def test_min_lstm_shares_with_both_gates_closed():
     torch.testing.assert_close(got.forget_share, want.forget_share, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got.forget, want.forget, rtol=1e-5, atol=0)
     torch.testing.assert_close(got.output, want.output, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Two threads for every pass and torch's products for every size, backward in chunks of 3 steps:
+    the paths a long training batch takes, at sizes the reference engine checks in a moment."""
+    from gated.engines import fused_min
+
+    monkeypatch.setattr(fused_min, "PARALLEL_SCAN_FROM", 0)
+    monkeypatch.setattr(fused_min, "TORCH_PRODUCT_FROM", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield lambda batch, rows: monkeypatch.setattr(fused_min, "CHUNK_VALUES", 3 * batch * rows)
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("batch", [4, 1], ids=["split-sequences", "split-units"])
+@pytest.mark.parametrize("packed", [False, True], ids=["full", "packed"])
+@pytest.mark.parametrize("name", MODULES)
+def test_threads_and_chunks_equal_reference(name, packed, batch, split_everything):
+    reference, fused = _pair(name, num_layers=2, bidirectional=True)
+    split_everything(batch, (2 if name == "min-gru" else 3) * H)
+    steps = 10  # chunks of 3, 3, 3 and 1 steps
+    x, hx = torch.randn(steps, batch, I), _hx(reference, batch)
+    lengths = ([10, 4, 1, 7][:batch] if batch > 1 else [10]) if packed else None
+    want = _outputs_and_gradients(reference, x, hx, lengths)
+    got = _outputs_and_gradients(fused, x, hx, lengths)
+    names = ["output", "state", "d input", "d hx", *[n for n, _ in fused.named_parameters()]]
+    for what, g, w in zip(names, got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5, msg=lambda m, what=what: f"{what}: {m}")
+
+
+LOSSES = {
+    "sum": lambda out: out.sum(),  # one value broadcast over every step and sequence
+    "per-step": lambda out: (out.sum(1) * torch.linspace(-1, 1, out[:, 0].numel()).view_as(out[:, 0])).sum(),
+    "per-sequence": lambda out: (out.sum(0) * torch.linspace(-1, 1, out[0].numel()).view_as(out[0])).sum(),
+}
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("name", MODULES)
+def test_a_broadcast_output_gradient_equals_reference(name, loss):
+    # out.sum() hands backward a gradient of stride 0, which the kernels read as one row, not copied out.
+    reference, fused = _pair(name)
+    x = torch.randn(7, 3, I)
+    grads = []
+    for module in (reference, fused):
+        out, _ = module(x)
+        grads.append(torch.autograd.grad(LOSSES[loss](out), list(module.parameters())))
+    for g, w in zip(*grads):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)

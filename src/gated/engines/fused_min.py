@@ -8,9 +8,14 @@ and direction is two matrix products around one cheap pass over time:
    place in that buffer and runs ``h_t = a_t ⊙ h_(t-1) + b_t``. The activated gates are
    all backward and a trace need, so what training keeps is that one buffer
    (T, B, rows * H) besides the outputs; no scan intermediates;
-2. backward: one reverse pass gives ``d xp`` per step and its sum ``d b_ih``, then
-   ``d W_ih = d xp^T x``, and ``d x = d xp W_ih`` only when the input wants a gradient
-   (a first layer fed with data does not: one product of three saved).
+2. backward: a reverse pass gives ``d xp`` per step and its sum ``d b_ih``, a chunk of
+   steps at a time; each chunk then adds its share to ``d W_ih = d xp^T x``, and gives
+   ``d x = d xp W_ih`` only when the input wants a gradient (a first layer fed with
+   data does not: one product of three saved). ``d xp`` of all steps never exists.
+
+Large products run on torch's threads (torch.mm), and the passes split the sequences
+(or, for fewer sequences than threads, the units) among as many threads: the
+recurrence couples neither. Small calls stay on the calling thread (:func:`_threads`).
 
 The reference engine keeps the parallel scan (``scan.py``): it is the definition the
 tests compare with, and the path off the CPU. The stack of layers, directions and
@@ -18,6 +23,9 @@ packing is the fused engine's (``fused.py``), as for every kind.
 """
 
 from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -31,23 +39,98 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
+# Where torch's threads take over the products and the pass over time (see _threads).
+TORCH_PRODUCT_FROM = 2**29  # multiply-adds of one product: ~1 GFLOP, ~30 ms on one core here
+PARALLEL_SCAN_FROM = 2**18  # steps * batch * hidden: below this a pass is well under a millisecond
+
+
+def _threads(work: int, at_least: int) -> int:
+    """How many threads a piece of ``work`` gets: torch's count (the user's say in how many cores
+    gated may use), but one when the work is too small to repay waking the others.
+
+    Measured on the shared 2-core machine: MinGRU training at T100 B1 I64 H128 took 43.6 ms
+    with torch's products (waking its OpenMP workers) and 1.4 ms on one thread; at T1000 B32
+    I128 H256 one thread of numba's BLAS and one of torch's tied (1.21 s and 1.25 s).
+    """
+    return torch.get_num_threads() if work >= at_least else 1
+
+
 def _product(x: Tensor, w_ih: Tensor) -> Tensor:
     """x W_ih^T for all steps, (T, B, rows * H), in a fresh buffer that the kernel turns into the gates.
 
-    numba's single-threaded BLAS rather than torch.mm, so that the whole call stays on one
-    thread, as in ``fused_cells``: measured on the shared 2-core machine, MinGRU training at
-    T100 B1 I64 H128 took 43.6 ms with torch's products (waking its OpenMP workers) and
-    1.4 ms with these; at T1000 B32 I128 H256 the two tied (1.21 s and 1.25 s, medians of 5).
-    The bias is added by the kernel's pass over time, which reads the buffer anyway.
+    Small products stay on this thread in numba's BLAS (as in ``fused_cells``); large ones go to
+    torch.mm, which spreads them over torch's threads. The bias is added by the kernel's pass over
+    time, which reads the buffer anyway.
     """
     from . import kernels
     from .fused_cells import _none
 
     steps, batch, inputs = x.shape
-    x2 = _np(x).reshape(steps * batch, inputs)
-    xp = np.empty((steps * batch, w_ih.size(0)), dtype=x2.dtype)
+    rows = w_ih.size(0)
+    x2 = x.detach().reshape(steps * batch, inputs)
+    if _threads(steps * batch * inputs * rows, TORCH_PRODUCT_FROM) > 1:
+        return torch.mm(x2, w_ih.detach().t()).reshape(steps, batch, rows)
+    x2 = _np(x2)
+    xp = np.empty((steps * batch, rows), dtype=x2.dtype)
     kernels.linear(x2, _np(w_ih), _none(x2), xp)
-    return torch.from_numpy(xp).reshape(steps, batch, -1)
+    return torch.from_numpy(xp).reshape(steps, batch, rows)
+
+
+def _shares(gates: Tensor, h0: Tensor) -> list[tuple[int, int, int, int]]:
+    """The blocks (b_first, b_last, lo, hi) of a pass over time, one per thread: sequences split
+    evenly, or, with fewer sequences than threads, units (a single long sequence uses both cores too)."""
+    steps = gates.size(0)
+    batch, hidden = h0.shape
+    threads = _threads(steps * batch * hidden, PARALLEL_SCAN_FROM)
+    if batch >= threads:
+        return [(batch * k // threads, batch * (k + 1) // threads, 0, hidden) for k in range(threads)]
+    threads = min(threads, hidden)
+    return [(0, batch, hidden * k // threads, hidden * (k + 1) // threads) for k in range(threads)]
+
+
+def _split_run(kernel, args: tuple, shares: list[tuple[int, int, int, int]]) -> None:
+    """``kernel(*args, *share)`` for every share at once: this thread takes the first, pool threads
+    the others (the kernels release the GIL).
+
+    Plain Python threads rather than numba's ``parallel=True``: numba's OpenMP pool is a second
+    OpenMP runtime beside torch's, and measured here, once it had run, torch's own GRU training on
+    one thread went from 2.2 to 11.4 CPU seconds per call (6.6 to 33.8 s wall).
+    """
+    pending = [_pool(len(shares) - 1).submit(kernel, *args, *share) for share in shares[1:]]
+    try:
+        kernel(*args, *shares[0])
+    finally:
+        for job in pending:
+            job.result()  # waits, and raises what the kernel raised there
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_workers = 0
+_executor_lock = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The pool of :func:`_split_run`, made on first use and grown when more threads are asked for."""
+    global _executor, _executor_workers
+    with _executor_lock:
+        if _executor_workers < workers:
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gated-min-scan")
+            _executor_workers = workers
+        return _executor
+
+
+def _step_rows(d_out: Tensor) -> np.ndarray:
+    """d_out as the backward kernels read it, (T or 1, B or 1, H).
+
+    A loss that sums the output hands back one value broadcast over every step and sequence
+    (stride 0): kept as one row it is not copied out to (T, B, H), 32 MB at T1000 B32 H256.
+    """
+    d_out = d_out.detach()
+    if d_out.size(0) > 1 and d_out.stride(0) == 0:
+        d_out = d_out[:1]
+    if d_out.size(1) > 1 and d_out.stride(1) == 0:
+        d_out = d_out[:, :1]
+    return d_out.contiguous().numpy()
 
 
 def _bias(b_ih: Tensor | None, gates: Tensor) -> np.ndarray:
@@ -55,17 +138,50 @@ def _bias(b_ih: Tensor | None, gates: Tensor) -> np.ndarray:
     return _np(b_ih) if b_ih is not None else np.zeros(gates.size(-1), dtype=gates.numpy().dtype)
 
 
-def _input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor):
-    """(d x, or None when x wants none, d W_ih): the products of backward, one call on this thread."""
-    from . import kernels_min
+def _chunk_steps(batch: int, rows: int) -> int:
+    """Steps per chunk of backward: d xp of one chunk about 2 MB, so that it is still in cache when
+    its products read it (32 steps at B32 and 2 x 256 rows)."""
+    return max(1, CHUNK_VALUES // (batch * rows))
 
-    steps, batch, inputs = x.shape
-    d2, x2 = d_xp.numpy().reshape(steps * batch, -1), _np(x).reshape(steps * batch, inputs)
-    d_w = torch.empty_like(w_ih)
-    want_x = x.requires_grad  # data fed to a first layer wants none: one product of the three saved
-    d_x = torch.empty(steps, batch, inputs, dtype=x.dtype) if want_x else torch.empty(1, 1, dtype=x.dtype)
-    kernels_min.input_grads(d2, x2, _np(w_ih), want_x, d_x.numpy().reshape(-1, d_x.size(-1)), d_w.numpy())
-    return (d_x if want_x else None), d_w
+
+CHUNK_VALUES = 2**19  # values of d xp per chunk of backward
+
+
+class _InputGrads:
+    """d W_ih (and d x when the input wants it), summed chunk by chunk as backward produces d xp.
+
+    torch's products, except for small work where torch would wake its other threads (:func:`_threads`).
+    """
+
+    def __init__(self, x: Tensor, w_ih: Tensor):
+        steps, batch, inputs = x.shape
+        self.x, self.w = x.detach(), w_ih.detach()
+        self.want_x = x.requires_grad  # data fed to a first layer wants none: one product of the three saved
+        # torch on one thread too: chunk by chunk, MKL's d xp^T x measured 130 ms against 320 ms for
+        # numba's (SciPy's OpenBLAS) at T1000 B32 I128 H256 (CPU time, medians of 5); only where torch
+        # would wake its other threads for a small product does numba's stay
+        work = steps * batch * inputs * w_ih.size(0)
+        self.torch = torch.get_num_threads() == 1 or _threads(work, TORCH_PRODUCT_FROM) > 1
+        self.d_w = torch.zeros_like(self.w)
+        self.d_x = torch.empty(x.shape, dtype=x.dtype) if self.want_x else None
+        self.scratch = None if self.torch else np.empty(tuple(w_ih.shape), dtype=self.d_w.numpy().dtype)
+
+    def add(self, d_xp: Tensor, first: int, last: int) -> None:
+        """Take in d xp (last - first, B, rows) of steps first .. last - 1."""
+        from . import kernels_min
+
+        d2 = d_xp.reshape(-1, d_xp.size(-1))
+        x2 = self.x[first:last].reshape(d2.size(0), -1)
+        if self.torch:
+            self.d_w.addmm_(d2.t(), x2)
+            if self.want_x:
+                torch.mm(d2, self.w, out=self.d_x[first:last].view(d2.size(0), -1))
+            return
+        rows = d2.size(0)
+        none = np.empty((1, 1), self.scratch.dtype)
+        d_x = self.d_x[first:last].numpy().reshape(rows, -1) if self.want_x else none
+        kernels_min.input_grads(d2.numpy(), _np(x2), _np(self.w), self.want_x, d_x, self.d_w.numpy(),
+                                self.scratch)
 
 
 class MinKernels(Kernels):
@@ -84,19 +200,28 @@ class MinKernels(Kernels):
         (h0,) = start
         gates = _product(x, w.w_ih)  # the bias added and the gates activated in place by the kernel
         out, h_n = torch.empty(*x.shape[:2], h0.size(-1), dtype=x.dtype), torch.empty_like(h0)
-        forward(gates.numpy(), _bias(w.b_ih, gates), _np(h0), lens, out.numpy(), h_n.numpy())
+        args = (gates.numpy(), _bias(w.b_ih, gates), _np(h0), lens, out.numpy(), h_n.numpy())
+        _split_run(forward, args, _shares(gates, h0))
         return Forward(out, (h_n,), (gates,))
 
     def backward(self, x, w, start, out, saved, d_out, d_final, lens):
         _, backward, _ = self._kernels()
         (h0,), (dh_n,), (gates,) = start, d_final, saved
-        d_gates, dh0 = torch.empty_like(gates), torch.empty_like(h0)
-        d_bias = torch.empty(gates.size(-1), dtype=x.dtype)
-        backward(_np(d_out), _np(dh_n), gates.numpy(), _np(out), _np(h0), lens,
-                 d_gates.numpy(), d_bias.numpy(), dh0.numpy())
-        d_x, d_wih = _input_grads(d_gates, x, w.w_ih)
-        d_bih = d_bias if w.b_ih is not None else None
-        return Gradients(d_x, LayerWeights(d_wih, None, d_bih, None, None), (dh0,))
+        steps, batch, rows = gates.shape
+        dh0 = dh_n.detach().clone(memory_format=torch.contiguous_format)  # d h carried back: it ends as d h0
+        sums = np.zeros((batch, rows))  # d_bias per sequence, float64 over T rows each
+        shares = _shares(gates, h0)
+        chunk = _chunk_steps(batch, rows)
+        d_chunk = torch.empty(min(chunk, steps), batch, rows, dtype=gates.dtype)
+        grads = _InputGrads(x, w.w_ih)
+        args = (_step_rows(d_out), dh0.numpy(), gates.numpy(), _np(out), _np(h0), lens)
+        for last in range(steps, 0, -chunk):
+            first = max(0, last - chunk)
+            d_xp = d_chunk[: last - first]
+            _split_run(backward, (*args, d_xp.numpy(), sums, first, last), shares)
+            grads.add(d_xp, first, last)
+        d_bih = torch.from_numpy(sums.sum(0)).to(x.dtype) if w.b_ih is not None else None
+        return Gradients(grads.d_x, LayerWeights(grads.d_w, None, d_bih, None, None), (dh0,))
 
     def stream_step(self, w, batch, dtype):
         _, _, kernel = self._kernels()

@@ -4,7 +4,8 @@ Their gates read the input only, so every step is ``h_t = a_t ⊙ h_(t-1) + b_t`
 ``a_t``, ``b_t`` known from ``xp = W_ih x + b_ih`` (computed before, in one product).
 On a CPU a parallel scan buys nothing here: the recurrence is a few flops per element
 and memory-bound, so one pass through time, vectorised over the units of each
-sequence, does the least work and touches each value once. Per step and sequence the
+sequence, does the least work and touches each value once; the cores share the
+sequences (or units) instead, which are independent. Per step and sequence the
 loop over units is plain arithmetic that LLVM vectorises (float32 through the
 sigmoid below, exact in both tails, float64 through libm).
 
@@ -15,8 +16,9 @@ sigmoid below, exact in both tails, float64 through libm).
   would cost 2H values per step.
 * Backward walks time in reverse: ``d h_(t-1) = a_t d h_t``, and through a_t, b_t to
   the pre-activations ``d xp`` (written to ``d_gates``) and sums them into ``d_bias``
-  (in float64: T * B rows); ``d W_ih`` is then one product over all steps
-  (:func:`input_grads`).
+  (in float64: T * B rows). It runs a chunk of steps at a time, and ``d W_ih`` grows
+  by one product per chunk (:func:`input_grads`), while that chunk's ``d xp`` is still
+  in cache; ``d xp`` for all steps at once is never made.
 * Packed input: ``lengths[b]`` steps are real; past them a sequence keeps its state,
   its outputs and gates are zero, its gradients pass through unchanged.
 * The step kernels stream one step: ``xg = x @ W_ih^T`` then the same update of ``h``.
@@ -87,61 +89,87 @@ def _exact_sigmoid_impl(x):
     return lambda x: 1.0 / (1.0 + math.exp(-x))
 
 
+# -- shares: a range of sequences and of units each -------------------------------------------
+# The recurrence couples nothing across sequences or units, so any block of them is its own
+# pass over time. A call runs sequences b_first .. b_last - 1, units lo .. hi - 1 (of each gate);
+# fused_min.py hands disjoint blocks to threads (the kernels release the GIL), so the pass has
+# no serial part. Time stays the outer loop: each step then reads one contiguous stretch of the
+# buffers, which the prefetcher streams. The units are the innermost loop, over slices indexed
+# from 0: an index running from ``lo`` might be negative as far as numba knows, and its
+# wraparound check stops LLVM from vectorising (measured 4x slower).
+
+
 # -- minGRU: h = (1 - z) h_prev + z c, z = σ(x_z), c = x_h ------------------------------------
 
 
 @njit(**JIT)
-def min_gru_forward(gates, bias, h0, lengths, out, h_n):
-    """gates (T,B,2H): x W_ih^T in, (update, candidate) out; bias (2H,). Writes out (T,B,H), h_n (B,H)."""
-    steps, batch, two_h = gates.shape
-    hidden = two_h // 2
+def min_gru_forward(gates, bias, h0, lengths, out, h_n, b_first, b_last, lo, hi):
+    """gates (T,B,2H): x W_ih^T in, (update, candidate) out; bias (2H,). Writes out (T,B,H), h_n (B,H).
+
+    Only sequences b_first .. b_last - 1 and units lo .. hi - 1 (see above).
+    """
+    steps, hidden, units = gates.shape[0], h0.shape[1], hi - lo
     one = np.ones(1, gates.dtype)[0]
-    h = h0.copy()
+    z_bias, c_bias = bias[lo:hi], bias[hidden + lo : hidden + hi]
+    state = h0[b_first:b_last, lo:hi].copy()
     for t in range(steps):
-        for b in range(batch):
-            g, o, h_b = gates[t, b], out[t, b], h[b]
-            if t >= lengths[b]:
-                g[:] = 0
+        for b in range(b_first, b_last):
+            z, c, o = gates[t, b, lo:hi], gates[t, b, hidden + lo : hidden + hi], out[t, b, lo:hi]
+            if t >= lengths[b]:  # past the sequence's end: outputs and gates are zero, the state stays
+                z[:] = 0
+                c[:] = 0
                 o[:] = 0
                 continue
-            for j in range(hidden):
-                update, candidate = exact_sigmoid(g[j] + bias[j]), g[hidden + j] + bias[hidden + j]
+            h = state[b - b_first]
+            for j in range(units):
+                update, candidate = exact_sigmoid(z[j] + z_bias[j]), c[j] + c_bias[j]
                 # cells._min_gru_parts: a = 1 - z, b = z c, h = a h_prev + b (same order, same rounding)
-                h_b[j] = (one - update) * h_b[j] + update * candidate
-                g[j] = update
-                g[hidden + j] = candidate
-                o[j] = h_b[j]
-    h_n[:] = h
+                h[j] = (one - update) * h[j] + update * candidate
+                z[j] = update
+                c[j] = candidate
+                o[j] = h[j]
+    h_n[b_first:b_last, lo:hi] = state
 
 
 @njit(**JIT)
-def min_gru_backward(d_out, dh_n, gates, out, h0, lengths, d_gates, d_bias, dh0):
-    """BPTT for :func:`min_gru_forward`: d_gates (T,B,2H) = d xp, d_bias (2H,) its sum, and dh0."""
-    steps, batch, two_h = gates.shape
-    hidden = two_h // 2
+def min_gru_backward(d_out, carry, gates, out, h0, lengths, d_gates, sums, t_first, t_last,
+                     b_first, b_last, lo, hi):
+    """BPTT for :func:`min_gru_forward` over steps t_first .. t_last - 1, for a block of sequences and
+    units as there: d_gates (t_last - t_first, B, 2H) = d xp of those steps, sums (B,2H) += their
+    float64 sum per sequence (d_bias once summed over sequences and all steps), and carry (B,H) holds d h,
+    carried back in place: d h at t_last in, d h at t_first out (d h0 after the first step).
+
+    Steps come in chunks so that d xp never exists for all of them at once (fused_min.py).
+
+    ``d_out`` is (T or 1, B or 1, H): a gradient that is the same for every step or sequence
+    (a loss that sums the output) comes as one row, not copied out to (T, B, H).
+    """
+    hidden, units = h0.shape[1], hi - lo
     one = np.ones(1, gates.dtype)[0]
-    dh = dh_n.copy()
-    sums = np.zeros(two_h)  # d_bias, summed in float64 over all T * B rows
-    for t in range(steps - 1, -1, -1):
-        for b in range(batch):
-            dg = d_gates[t, b]
+    every_step, every_sequence = d_out.shape[0] > 1, d_out.shape[1] > 1
+    carried = carry[b_first:b_last, lo:hi].copy()  # d h, carried back through time
+    for t in range(t_last - 1, t_first - 1, -1):
+        for b in range(b_first, b_last):
+            d_z, d_c = d_gates[t - t_first, b, lo:hi], d_gates[t - t_first, b, hidden + lo : hidden + hi]
             if t >= lengths[b]:  # not a step of this sequence: its state, and gradient, pass unchanged
-                dg[:] = 0
+                d_z[:] = 0
+                d_c[:] = 0
                 continue
-            g, d_o, dh_b = gates[t, b], d_out[t, b], dh[b]
-            h_prev = out[t - 1, b] if t > 0 else h0[b]
-            for j in range(hidden):
-                update, candidate = g[j], g[hidden + j]
-                d_h = dh_b[j] + d_o[j]
+            z, c = gates[t, b, lo:hi], gates[t, b, hidden + lo : hidden + hi]
+            h_prev = out[t - 1, b, lo:hi] if t > 0 else h0[b, lo:hi]
+            d_o = d_out[t if every_step else 0, b if every_sequence else 0, lo:hi]
+            dh, s_z, s_c = carried[b - b_first], sums[b, lo:hi], sums[b, hidden + lo : hidden + hi]
+            for j in range(units):
+                update, candidate = z[j], c[j]
+                d_h = dh[j] + d_o[j]
                 d_update = d_h * (candidate - h_prev[j]) * update * (one - update)
                 d_candidate = d_h * update
-                dg[j] = d_update
-                dg[hidden + j] = d_candidate
-                sums[j] += d_update
-                sums[hidden + j] += d_candidate
-                dh_b[j] = d_h * (one - update)
-    dh0[:] = dh
-    d_bias[:] = sums
+                d_z[j] = d_update
+                d_c[j] = d_candidate
+                s_z[j] += d_update
+                s_c[j] += d_candidate
+                dh[j] = d_h * (one - update)
+    carry[b_first:b_last, lo:hi] = carried
 
 
 @njit(**JIT)
@@ -161,68 +189,84 @@ def min_gru_step(x, wih_t, bias, h, xg):
 
 
 @njit(**JIT)
-def min_lstm_forward(gates, bias, h0, lengths, out, h_n):
-    """gates (T,B,3H): x W_ih^T in, (forget, input, candidate) out; bias (3H,) added here. Writes out, h_n."""
-    steps, batch, three_h = gates.shape
-    hidden = three_h // 3
-    h = h0.copy()
+def min_lstm_forward(gates, bias, h0, lengths, out, h_n, b_first, b_last, lo, hi):
+    """gates (T,B,3H): x W_ih^T in, (forget, input, candidate) out; bias (3H,) added here. Writes out, h_n.
+
+    Only sequences b_first .. b_last - 1 and units lo .. hi - 1.
+    """
+    steps, hidden, units = gates.shape[0], h0.shape[1], hi - lo
+    f_bias, i_bias = bias[lo:hi], bias[hidden + lo : hidden + hi]
+    c_bias = bias[2 * hidden + lo : 2 * hidden + hi]
+    state = h0[b_first:b_last, lo:hi].copy()
     for t in range(steps):
-        for b in range(batch):
-            g, o, h_b = gates[t, b], out[t, b], h[b]
+        for b in range(b_first, b_last):
+            g, o = gates[t, b], out[t, b, lo:hi]
+            f, i, c = g[lo:hi], g[hidden + lo : hidden + hi], g[2 * hidden + lo : 2 * hidden + hi]
             if t >= lengths[b]:
-                g[:] = 0
+                f[:] = 0
+                i[:] = 0
+                c[:] = 0
                 o[:] = 0
                 continue
-            for j in range(hidden):
-                forget, input = exact_sigmoid(g[j] + bias[j]), exact_sigmoid(g[hidden + j] + bias[hidden + j])
-                candidate = g[2 * hidden + j] + bias[2 * hidden + j]
+            h = state[b - b_first]
+            for j in range(units):
+                forget, input = exact_sigmoid(f[j] + f_bias[j]), exact_sigmoid(i[j] + i_bias[j])
+                candidate = c[j] + c_bias[j]
                 total = forget + input
                 # cells._min_lstm_parts: a = f', b = i' c, h = a h_prev + b
-                h_b[j] = (forget / total) * h_b[j] + (input / total) * candidate
-                g[j] = forget
-                g[hidden + j] = input
-                g[2 * hidden + j] = candidate
-                o[j] = h_b[j]
-    h_n[:] = h
+                h[j] = (forget / total) * h[j] + (input / total) * candidate
+                f[j] = forget
+                i[j] = input
+                c[j] = candidate
+                o[j] = h[j]
+    h_n[b_first:b_last, lo:hi] = state
 
 
 @njit(**JIT)
-def min_lstm_backward(d_out, dh_n, gates, out, h0, lengths, d_gates, d_bias, dh0):
-    """BPTT for :func:`min_lstm_forward`: d_gates (T,B,3H) = d xp, d_bias (3H,) its sum, and dh0.
+def min_lstm_backward(d_out, carry, gates, out, h0, lengths, d_gates, sums, t_first, t_last,
+                      b_first, b_last, lo, hi):
+    """BPTT for :func:`min_lstm_forward`, over steps and blocks as :func:`min_gru_backward`: d_gates
+    (t_last - t_first, B, 3H), sums (B,3H), carry (B,H).
 
     With s = f + i: d f' / d f = i / s², d f' / d i = -f / s², and i' = 1 - f', so
-    d f = d_h (h_prev - c) i / s² and d i = -d_h (h_prev - c) f / s².
+    d f = d_h (h_prev - c) i / s² and d i = -d_h (h_prev - c) f / s². ``d_out`` as in minGRU's.
     """
-    steps, batch, three_h = gates.shape
-    hidden = three_h // 3
+    hidden, units = h0.shape[1], hi - lo
     one = np.ones(1, gates.dtype)[0]
-    dh = dh_n.copy()
-    sums = np.zeros(three_h)
-    for t in range(steps - 1, -1, -1):
-        for b in range(batch):
-            dg = d_gates[t, b]
+    every_step, every_sequence = d_out.shape[0] > 1, d_out.shape[1] > 1
+    second, third = hidden + lo, 2 * hidden + lo  # where the input gate's and the candidate's units start
+    carried = carry[b_first:b_last, lo:hi].copy()
+    for t in range(t_last - 1, t_first - 1, -1):
+        for b in range(b_first, b_last):
+            dg = d_gates[t - t_first, b]
+            d_f, d_i, d_c = dg[lo:hi], dg[second : second + units], dg[third : third + units]
             if t >= lengths[b]:
-                dg[:] = 0
+                d_f[:] = 0
+                d_i[:] = 0
+                d_c[:] = 0
                 continue
-            g, d_o, dh_b = gates[t, b], d_out[t, b], dh[b]
-            h_prev = out[t - 1, b] if t > 0 else h0[b]
-            for j in range(hidden):
-                forget, input, candidate = g[j], g[hidden + j], g[2 * hidden + j]
+            g = gates[t, b]
+            f, i, c = g[lo:hi], g[second : second + units], g[third : third + units]
+            h_prev = out[t - 1, b, lo:hi] if t > 0 else h0[b, lo:hi]
+            d_o = d_out[t if every_step else 0, b if every_sequence else 0, lo:hi]
+            dh = carried[b - b_first]
+            s_f, s_i, s_c = sums[b, lo:hi], sums[b, second : second + units], sums[b, third : third + units]
+            for j in range(units):
+                forget, input, candidate = f[j], i[j], c[j]
                 inv = one / (forget + input)
-                d_h = dh_b[j] + d_o[j]
+                d_h = dh[j] + d_o[j]
                 d_share = d_h * (h_prev[j] - candidate) * inv * inv  # d f' per unit of f, before i or f
                 d_forget = d_share * input * forget * (one - forget)
                 d_input = -d_share * forget * input * (one - input)
                 d_candidate = d_h * input * inv
-                dg[j] = d_forget
-                dg[hidden + j] = d_input
-                dg[2 * hidden + j] = d_candidate
-                sums[j] += d_forget
-                sums[hidden + j] += d_input
-                sums[2 * hidden + j] += d_candidate
-                dh_b[j] = d_h * forget * inv
-    dh0[:] = dh
-    d_bias[:] = sums
+                d_f[j] = d_forget
+                d_i[j] = d_input
+                d_c[j] = d_candidate
+                s_f[j] += d_forget
+                s_i[j] += d_input
+                s_c[j] += d_candidate
+                dh[j] = d_h * forget * inv
+    carry[b_first:b_last, lo:hi] = carried
 
 
 @njit(**JIT)
@@ -243,11 +287,13 @@ def min_lstm_step(x, wih_t, bias, h, xg):
 
 
 @njit(**JIT)
-def input_grads(d_xp, x, w, want_x, d_x, d_w):
-    """d_w = d_xp^T @ x, and d_x = d_xp @ w when ``want_x`` (an input fed with data wants none).
+def input_grads(d_xp, x, w, want_x, d_x, d_w, scratch):
+    """d_w += d_xp^T @ x (through ``scratch``, d_w's shape), and d_x = d_xp @ w when ``want_x`` (an
+    input fed with data wants none), for one chunk of steps.
 
     One call, so that both products run on this thread; d_bias comes from the pass over time.
     """
-    np.dot(d_xp.T, x, d_w)
+    np.dot(d_xp.T, x, scratch)
+    d_w += scratch
     if want_x:
         np.dot(d_xp, w, d_x)
