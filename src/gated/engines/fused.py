@@ -190,6 +190,9 @@ class _FusedDirection(torch.autograd.Function):
         ctx.masks = masks
         ctx.save_for_backward(x, *w.torch_weights(), *extras, *start, out, *saved)
         ctx.mark_non_differentiable(*saved)
+        # The saved gate buffers are outputs for traces only: autograd should not build a zero gradient of
+        # their size at every backward (65 MB for a MinGRU at T1000 B32 H256), so missing gradients stay None.
+        ctx.set_materialize_grads(False)
         return (out, *final, *saved)
 
     @staticmethod
@@ -200,7 +203,9 @@ class _FusedDirection(torch.autograd.Function):
         w = LayerWeights(*tensors[:5], extras)
         start = tuple(tensors[5 + count : 5 + count + ctx.states])
         out, *saved = tensors[5 + count + ctx.states :]
-        d_final = d_rest[: ctx.states]
+        if d_out is None:  # only the final state was used
+            d_out = torch.zeros_like(out)
+        d_final = tuple(d if d is not None else torch.zeros_like(s) for d, s in zip(d_rest[: ctx.states], start))
         if torch.is_grad_enabled():  # autograd records this backward (create_graph=True): stay differentiable
             grads = _replayed_backward(ctx.kind, x, w, start, ctx.lens, d_out, d_final, ctx.needs_input_grad[5:],
                                        ctx.masks)
