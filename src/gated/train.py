@@ -147,19 +147,31 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------------
 
-    def learning_rate(self, total_steps: int) -> float:
+    def learning_rate(self, total_steps: int, seconds: float = 0.0) -> float:
+        """Linear warm-up, then cosine decay to a tenth of the peak over the run.
+
+        The run is the epochs' ``total_steps``, or the time limit where that ends first (``seconds``
+        of training so far): the decay follows whichever is further along, so a run that --time-limit
+        cuts short still ends at the low rate that settles the weights, not near the peak.
+        """
         s, step = self.settings, self.state.step
         warmup = min(s.warmup, total_steps // 10)  # short runs warm up for a tenth of their steps
         if step < warmup:
             return s.lr * (step + 1) / warmup
-        done = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        done = (step - warmup) / max(1, total_steps - warmup)
+        if s.time_limit is not None:
+            done = max(done, seconds / s.time_limit)
+        done = min(1.0, done)
         return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))  # cosine down to a tenth
+
+    def _seconds(self, started: float) -> float:
+        """Seconds of training so far, over every resumption: the stored ones and those since ``started``."""
+        return self.state.seconds + time.perf_counter() - started
 
     def _out_of_budget(self, started: float) -> bool:
         s = self.settings
-        seconds = self.state.seconds + time.perf_counter() - started
         return (s.steps is not None and self.state.step >= s.steps) or (
-            s.time_limit is not None and seconds >= s.time_limit
+            s.time_limit is not None and self._seconds(started) >= s.time_limit
         )
 
     def fit(self) -> str:
@@ -167,8 +179,8 @@ class Trainer:
         stopped: finished, budget, patience, target or interrupted."""
         s = self.settings
         per_epoch = len(shard(self.task.train_batches(0, s.batch_size, s.seed), self.rank, self.world))
-        # The schedule spans the epochs; --steps and --time-limit are budgets that may cut it
-        # short, so that stopping and resuming never changes the learning rate a step gets.
+        # The schedule spans the epochs, or the time limit where that ends first; --steps is a budget
+        # that may cut it short, so that stopping and resuming never changes the learning rate a step gets.
         total_steps = s.epochs * per_epoch
         reason = "finished"
         with StopRequest() as stop, self._progress_bar() as bar:
@@ -180,7 +192,7 @@ class Trainer:
                 if self.state.batch == 0:
                     self.carry = None  # a new epoch starts new streams
                 for batch in batches[self.state.batch :]:
-                    losses.append(self._step(batch, total_steps))
+                    losses.append(self._step(batch, total_steps, self._seconds(started)))
                     seen += batch.steps
                     self.state.batch += 1
                     rate = seen / (time.perf_counter() - started)
@@ -223,10 +235,10 @@ class Trainer:
         self.state.seconds += time.perf_counter() - started
         self.save_last()
 
-    def _step(self, batch, total_steps: int) -> float:
+    def _step(self, batch, total_steps: int, seconds: float) -> float:
         self.net.train()
         for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(total_steps)
+            group["lr"] = self.learning_rate(total_steps, seconds)
         # Start from where the previous window ended, without backpropagating into it.
         state = _detach(self.carry) if batch.carry else None
         output, final = self.net(batch.inputs, batch.lengths, state)
