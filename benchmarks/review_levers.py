@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from results import Row, run, with_time_limit  # noqa: E402  (a sibling script, not a package)
 
-# (name, what changes) — each against the task's defaults (a bidirectional LSTM, last-step readout).
+# (name, what changes) — each against the task's defaults (a bidirectional LSTM, last-step readout,
+# the embedding started from PPMI word vectors of the training texts: pretrain.py).
 LEVERS = (
     ("default", []),
     ("max-readout", ["--readout", "max"]),
@@ -30,6 +31,8 @@ LEVERS = (
     ("max-recurrent-dropout", ["--readout", "max", "--recurrent-dropout", "0.25"]),
     ("max-zoneout", ["--readout", "max", "--zoneout", "0.1,0.05"]),
     ("max-wide", ["--readout", "max", "--hidden", "256"]),
+    ("no-pretrain", ["--pretrain", "none"]),  # a random embedding: the default before issue 12
+    ("max-no-pretrain", ["--readout", "max", "--pretrain", "none"]),
 )
 
 

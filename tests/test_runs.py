@@ -35,6 +35,29 @@ def test_a_setting_comes_from_the_plan_else_the_task_else_the_general_default():
     assert (config.input_size, config.output_size, config.readout) == (2, 1, "last")  # what the data fixes
 
 
+def test_speech_on_recordings_takes_the_recordings_defaults_unless_told_otherwise():
+    from gated.tasks import SpeechTask
+
+    vowels = Plan("speech").settings()
+    recordings = Plan("speech", options={"data": "some/folder"}).settings()
+    assert (vowels.epochs, vowels.batch_size) == (SpeechTask.train_defaults["epochs"],
+                                                  SpeechTask.train_defaults["batch_size"])
+    assert (recordings.epochs, recordings.batch_size) == (SpeechTask.recordings_defaults["epochs"],
+                                                          SpeechTask.recordings_defaults["batch_size"])
+    assert recordings.epochs != vowels.epochs
+    assert Plan("speech", options={"data": "f"}, training={"epochs": 3}).settings().epochs == 3  # given wins
+
+
+def test_a_new_run_is_prepared_once_and_a_resumed_one_is_not(tmp_path, monkeypatch):
+    prepared = []
+    monkeypatch.setattr(AddingTask, "prepare", lambda self, model: prepared.append(model), raising=False)
+    out = tmp_path / "run"
+    runs.train(small(steps=2), out, quiet=True)
+    assert len(prepared) == 1 and prepared[0].config.cell == "gru"
+    runs.resume(out, quiet=True, steps=4)
+    assert len(prepared) == 1  # a resumed run starts from its checkpoint, not from prepare
+
+
 def test_a_choice_that_contradicts_the_task_is_refused_not_ignored():
     assert AddingTask({}).model_config("lstm", {"readout": "last"}).readout == "last"
     with pytest.raises(ValueError, match="the adding task needs readout 'last', not 'max'"):

@@ -121,8 +121,20 @@ def test_bucketed_batches_cover_every_example_once():
 # -- the n-gram baseline against a plain dictionary implementation -----------------------------------
 
 
+def _discounts_by_hand(counts) -> dict[int, float]:
+    """Chen and Goodman's D1, D2, D3+ from the counts of counts, or plain Kneser-Ney's one discount
+    where they cannot be estimated (a count of counts is zero) or are not all positive."""
+    n1, n2, n3, n4 = (sum(1 for v in counts if v == c) for c in (1, 2, 3, 4))
+    y = n1 / (n1 + 2 * n2) if n1 else 0.5
+    if n1 and n2 and n3 and n4:
+        modified = {1: 1 - 2 * y * n2 / n1, 2: 2 - 3 * y * n3 / n2, 3: 3 - 4 * y * n4 / n3}
+        if all(d > 0 for d in modified.values()):
+            return modified
+    return {1: y, 2: y, 3: y}
+
+
 def _kneser_ney_by_hand(train: str, order: int, history: str, char: str) -> float:
-    """Interpolated Kneser-Ney written out directly from Chen and Goodman, for small texts."""
+    """Interpolated modified Kneser-Ney written out directly from Chen and Goodman, for small texts."""
     alphabet = sorted(set(train))
     base = len(alphabet) + 1
 
@@ -137,28 +149,38 @@ def _kneser_ney_by_hand(train: str, order: int, history: str, char: str) -> floa
         if k == 0:
             return 1 / base
         c = counts(k)
-        d_n1 = sum(1 for v in c.values() if v == 1)
-        d_n2 = sum(1 for v in c.values() if v == 2)
-        d = d_n1 / (d_n1 + 2 * d_n2)
+        d = _discounts_by_hand(c.values())
         ctx = hist[len(hist) - (k - 1) :] if k > 1 else ""
         total = sum(v for g, v in c.items() if g[:-1] == ctx)
         lower = prob(k - 1, hist, w)
         if total == 0:
             return lower
-        types = sum(1 for g in c if g[:-1] == ctx)
-        return (max(c.get(ctx + w, 0) - d, 0) + d * types * lower) / total
+        handed_down = sum(d[min(v, 3)] for g, v in c.items() if g[:-1] == ctx)
+        seen = c.get(ctx + w, 0)
+        return (seen - (d[min(seen, 3)] if seen else 0) + handed_down * lower) / total
 
     return prob(order, history, char)
 
 
+# Skewed random letters: counts of every size at the higher orders (three discounts), and a unigram
+# level where every letter follows every other (its counts of counts are zero: the one discount).
+SKEWED = "".join(random.Random(0).choices("abcdefgh ", weights=[9, 5, 3, 2, 2, 1, 1, 1, 6], k=3000))
+
+
+@pytest.mark.parametrize("train", ["abracadabra alakazam abba cabbage", SKEWED])
 @pytest.mark.parametrize("order", [1, 2, 3])
-def test_kneser_ney_matches_the_textbook_formula(order):
-    train = "abracadabra alakazam abba cabbage"
+def test_kneser_ney_matches_the_textbook_formula(order, train):
     lm = KneserNeyLM(order).fit(train)
-    for history, char in [("ab", "r"), ("ca", "b"), ("zz", "a"), ("ba", "q"), ("a ", "a")]:
+    for history, char in [("ab", "r"), ("ca", "b"), ("zz", "a"), ("ba", "q"), ("a ", "a"), ("hh", "g"), (" a", "b")]:
         text = (history + char)[-order:] if order > 0 else char
         got = lm.probabilities(text)[-1]
         assert got == pytest.approx(_kneser_ney_by_hand(train, order, history, char), rel=1e-12)
+
+
+def test_the_skewed_text_exercises_both_kinds_of_discount():
+    levels = KneserNeyLM(3).fit(SKEWED).levels[1:]
+    three = [len(set(level.discounts[1:])) == 3 for level in levels]
+    assert any(three) and not all(three)
 
 
 def test_kneser_ney_is_a_distribution_and_higher_orders_help():

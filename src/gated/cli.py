@@ -148,6 +148,11 @@ def _train_parser(commands) -> None:
 def _train_options(p, task) -> None:
     """Every flag of 'gated train', the defaults named as ``task`` sets them; flags of other tasks are hidden."""
     train = {**{f.name: f.default for f in fields(TrainSettings)}, **task.train_defaults}
+    # A default that --data changes (speech: recordings) is shown as both.
+    with_data = task.training_defaults({"data": "given"}) if "data" in task.options_defaults else {}
+    for name, value in with_data.items():
+        if value != train.get(name):
+            train[name] = f"{train[name]}; {value} with --data"
     model = {**{f.name: f.default for f in fields(ModelConfig)}, **task.model_defaults}
     option = task.options_defaults
 
@@ -209,6 +214,9 @@ def _train_options(p, task) -> None:
         f"CSV/JSONL column with the label (default {option.get('label_column')})", "label_column"))
     g.add_argument("--max-tokens", type=int, help=shown(
         f"words read per review (default {option.get('max_tokens')})", "max_tokens"))
+    g.add_argument("--pretrain", choices=["none", "ppmi"], help=shown(
+        "start the embedding from PPMI word vectors counted over the training texts, or not "
+        f"(default {option.get('pretrain')})", "pretrain"))
     g.add_argument("--seq-len", type=int, help=shown(
         f"characters per training sequence (default {option.get('seq_len')})", "seq_len"))
     g.add_argument("--ngram-order", type=int, help=shown(

@@ -6,7 +6,7 @@
 command, the tour and ``gated explain`` all come through here.
 
 A plan names only what differs: every setting it leaves out takes its task's
-default (``Task.train_defaults``, ``Task.model_defaults``), else the general
+default (``Task.training_defaults``, ``Task.model_defaults``), else the general
 one of ``TrainSettings`` or ``ModelConfig``.
 
 A run folder holds config.json (the task, its options, the model and the
@@ -81,7 +81,7 @@ class Plan:
         _check_values(self)
 
     def settings(self) -> TrainSettings:
-        return TrainSettings(**{**TASKS[self.task].train_defaults, **self.training})
+        return TrainSettings(**{**TASKS[self.task].training_defaults(self.options), **self.training})
 
     def to_json(self) -> dict:
         """The plan as plain JSON, paths as text: what a run made from it can be recognised by."""
@@ -135,6 +135,7 @@ def train(plan: Plan, out: Path, quiet: bool = False) -> Outcome:
     config = task.model_config(plan.cell, plan.model)
     task.check_training(settings.batch_size)  # too little data fails before the folder is made
     trainer = _trainer(task, config, settings, out, quiet)  # builds the model: a bad shape stops here
+    task.prepare(trainer.model)  # a new run only: a resumed one takes its weights from its checkpoint
     with _owned(out):
         _refuse_taken(out)  # again, now that no other process can be making a run here
         if trainer.main:
