@@ -11,6 +11,9 @@ machine's cores do not fight over one run's OpenMP threads.
 Groups of rows (--only takes a group's name, or the start of rows' names):
 
 - the README's first table: adding 100/200/400 (RNN, LSTM, GRU), sentiment (LSTM, GRU, 3 seeds), charlm;
+- ``speech`` (issue 12): JapaneseVowels (LSTM, GRU) and the Free Spoken Digit Dataset, its standard
+  split and three speakers held out (LSTM), seeds 0, 1, 2; ``--fsdd DIR`` says where FSDD's
+  recordings are;
 - ``variants`` (issue 11): LSTM, LayerNormLSTM, LSTM + zoneout, LSTM + recurrent dropout, GRU,
   MinGRU, MinLSTM on the adding problem at length 200 and 400 and on sentiment, seeds 0, 1, 2.
   Besides the table of every run, a summary: per task and model the mean and standard deviation
@@ -91,6 +94,24 @@ for task_name, task_label, task_args in VARIANT_TASKS:
             _add(Row(f"{task_name}-{model_name}-{seed}", args, groups=("variants",), task=task_label,
                      model=model_label, seed=seed))
 
+# Issue 12: speech. JapaneseVowels comes inside aeon; the Free Spoken Digit Dataset is the user's own
+# download, so its rows name it as the README does and --fsdd says where it is on this machine.
+FSDD = "fsdd/recordings"
+FSDD_TRAINING = ["--epochs", "15", "--batch-size", "32"]  # the README's command for FSDD's 2,430 recordings
+UNSEEN_SPEAKERS = ("theo", "jackson", "nicolas")
+for model in ("lstm", "gru"):
+    for seed in SEEDS:
+        _add(Row(f"speech-vowels-{model}-{seed}", ["speech", "--model", model, "--seed", str(seed)],
+                 groups=("speech",), task="JapaneseVowels", model=model.upper(), seed=seed))
+for seed in SEEDS:
+    _add(Row(f"speech-fsdd-lstm-{seed}", ["speech", "--data", FSDD, *FSDD_TRAINING, "--seed", str(seed)],
+             groups=("speech",), task="FSDD, standard split", model="LSTM", seed=seed))
+for speaker in UNSEEN_SPEAKERS:
+    for seed in SEEDS:
+        args = ["speech", "--data", FSDD, "--test-speakers", speaker, *FSDD_TRAINING, "--seed", str(seed)]
+        _add(Row(f"speech-fsdd-{speaker}-{seed}", args, groups=("speech",), task=f"FSDD, unseen speaker {speaker}",
+                 model="LSTM", seed=seed))
+
 
 # -- choosing and ordering -------------------------------------------------------------------
 
@@ -121,13 +142,18 @@ def with_time_limit(row: Row, seconds: float | None) -> Row:
 # -- running ---------------------------------------------------------------------------------
 
 
-def run(row: Row, out: Path, read_only: bool = False) -> dict | None:
+def with_fsdd(args: list[str], folder: str | None) -> list[str]:
+    """The command with FSDD's recordings where ``folder`` says they are (None: as the README writes it)."""
+    return [folder if folder is not None and a == FSDD else a for a in args]
+
+
+def run(row: Row, out: Path, read_only: bool = False, fsdd: str | None = None) -> dict | None:
     """The row's metrics, trained first unless done; None if it failed or, with ``read_only``, is not done."""
     run_dir = out / row.name
     if not (run_dir / "metrics.json").exists():
         if read_only:
             return None
-        command = ["train", *row.args, "--out", str(run_dir), "--quiet"]
+        command = ["train", *with_fsdd(row.args, fsdd), "--out", str(run_dir), "--quiet"]
         if (run_dir / "config.json").exists():  # a row that was stopped: carry on with it
             command = ["train", row.args[0], "--out", str(run_dir), "--resume", "--quiet"]
         with open(out / f"{row.name}.log", "w") as log:
@@ -167,7 +193,8 @@ def summary(rows: list[Row], results: list[dict | None]) -> str:
         if row.seed is not None:
             seeds.setdefault((row.task, row.model), []).append((row.seed, result))
     lines = ["| task | model | metric | mean | std | seeds done | baseline |", "|---|---|---|---|---|---|---|"]
-    for (task, model), runs in sorted(seeds.items(), key=lambda item: _summary_place(*item[0])):
+    listed = list(dict.fromkeys(task for task, _ in seeds))  # tasks outside VARIANT_TASKS keep the rows' order
+    for (task, model), runs in sorted(seeds.items(), key=lambda item: _summary_place(*item[0], listed)):
         done = sorted((seed, r) for seed, r in runs if r is not None)
         values = [r["value"] for _, r in done]
         first = done[0][1] if done else None
@@ -176,15 +203,22 @@ def summary(rows: list[Row], results: list[dict | None]) -> str:
             _number(statistics.fmean(values)) if values else "—",
             _number(statistics.stdev(values)) if len(values) > 1 else "—",
             f"{len(done)} of {len(runs)}" + (f" ({', '.join(str(s) for s, _ in done)})" if done else ""),
-            f"{first['baseline']['name']} {_number(first['baseline']['value'])} |" if first else "|",
+            f"{_baseline(first['baseline'])} |" if first else "|",
         ]))
     return "\n".join(lines)
 
 
-def _summary_place(task: str, model: str) -> tuple[int, int]:
+def _baseline(base: dict) -> str:
+    """The task's baseline, and the majority class where the task measured it (classifiers)."""
+    text = f"{base['name']} {_number(base['value'])}"
+    return text + (f"; majority {_number(base['majority'])}" if "majority" in base else "")
+
+
+def _summary_place(task: str, model: str, listed: list[str]) -> tuple[int, int, int]:
     tasks = [label for _, label, _ in VARIANT_TASKS]
     models = [label for _, label, _ in VARIANT_MODELS]
-    return (tasks.index(task) if task in tasks else len(tasks), models.index(model) if model in models else len(models))
+    return (tasks.index(task) if task in tasks else len(tasks), listed.index(task),
+            models.index(model) if model in models else len(models))
 
 
 def _number(value: float) -> str:
@@ -202,11 +236,13 @@ def main(argv=None) -> None:
     parser.add_argument("--order", choices=("listed", "seed-first"), default="listed",
                         help="seed-first: every task and model's seed 0 before any seed 1 (default listed)")
     parser.add_argument("--read", action="store_true", help="train nothing: tables of the rows already done")
+    parser.add_argument("--fsdd", metavar="DIR", help=f"the Free Spoken Digit Dataset's recordings/ folder, for "
+                        f"the speech rows (default {FSDD}, as the commands show it)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [with_time_limit(r, args.time_limit) for r in order(select(ROWS, args.only), args.order)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda row: run(row, args.out, args.read), rows))
+        results = list(pool.map(lambda row: run(row, args.out, args.read, args.fsdd), rows))
     print(table([r for r in results if r is not None]))
     if any(row.seed is not None for row in rows):
         print()

@@ -141,3 +141,36 @@ def test_read_only_prints_what_is_done_without_training(tmp_path, capsys):
 def test_bad_options_are_refused(argv, tmp_path):
     with pytest.raises(SystemExit):
         results.main(["--out", str(tmp_path), *argv])
+
+
+def test_speech_rows_cover_both_datasets_every_split_and_three_seeds():
+    rows = results.select(results.ROWS, "speech")
+    vowels = [r for r in rows if r.task == "JapaneseVowels"]
+    assert {(r.model, r.seed) for r in vowels} == {(m, s) for m in ("LSTM", "GRU") for s in (0, 1, 2)}
+    assert all("--data" not in r.args for r in vowels)  # JapaneseVowels is the task's own data
+    fsdd = [r for r in rows if r.task.startswith("FSDD")]
+    assert {r.task for r in fsdd} == {"FSDD, standard split"} | {
+        f"FSDD, unseen speaker {s}" for s in results.UNSEEN_SPEAKERS}
+    for r in fsdd:
+        assert _flags(r.args, "--data", "--epochs", "--batch-size") == ["--data", results.FSDD, "--epochs", "15",
+                                                                          "--batch-size", "32"]
+        unseen = r.task.rsplit(" ", 1)[-1]
+        assert _flags(r.args, "--test-speakers") == ([] if r.task.endswith("split") else ["--test-speakers", unseen])
+    assert {r.seed for r in fsdd} == {0, 1, 2} and len(rows) == 6 + 3 * (1 + len(results.UNSEEN_SPEAKERS))
+    # The command shown keeps the README's path; the one run uses the folder given.
+    row = fsdd[0]
+    assert results.with_fsdd(row.args, "/data/fsdd") == [
+        "/data/fsdd" if a == results.FSDD else a for a in row.args] != row.args
+    assert results.with_fsdd(row.args, None) == row.args
+
+
+def test_the_summary_names_the_majority_class_where_a_task_measured_it():
+    rows = [r for r in results.select(results.ROWS, "speech") if r.task == "JapaneseVowels" and r.model == "GRU"]
+    fake = []
+    for r, value in zip(rows, (0.98, 0.99, 0.97)):
+        metrics = _metrics("speech", "accuracy", value, ("mean+std logreg", 0.9649))
+        metrics["baseline"]["majority"] = 0.0838
+        fake.append(metrics)
+    line = results.summary(rows, fake).splitlines()[2]
+    assert line.endswith("| 3 of 3 (0, 1, 2) | mean+std logreg 0.9649; majority 0.0838 |")
+    assert "| JapaneseVowels | GRU | accuracy | 0.9800 | 0.0100 |" in line

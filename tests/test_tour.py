@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,8 @@ from gated.tour.models import TINY, Job, finished, jobs, train_all
 from gated.tour.prose import prose
 from gated.tour.sections import SECTIONS, Tour, _step_source
 
-EXPECTED_SECTIONS = ["squash", "rnn", "memory", "lstm", "steps", "gru", "shakespeare", "saturation", "models"]
+EXPECTED_SECTIONS = ["squash", "rnn", "memory", "lstm", "steps", "gru", "shakespeare", "saturation", "speech",
+                     "models"]
 
 
 def test_sections_follow_the_guide_in_order():
@@ -220,3 +222,33 @@ def test_the_replayed_step_must_agree_with_the_trace(report: Path):
     reading.steps["cell"][3] += 0.5  # a trace that no longer matches the code
     with pytest.raises(RuntimeError, match="disagrees with the trace"):
         _replay_step(model, reading, 3)
+
+
+def test_the_speech_sections_running_answers_are_the_model_on_each_prefix(report: Path):
+    import torch
+
+    from gated.hearing import scale
+    from gated.tour.sections import _running_answers
+
+    task, model, _ = load_run(report.parent / "models" / "speech-lstm")
+    assert not model.config.bidirectional  # an answer per frame that a live listener could give
+    utterances = [scale(task, frames) for frames in task.splits["test"].frames[:3]]
+    for x, answers in zip(utterances, _running_answers(model, utterances)):
+        assert answers.shape == (len(x), len(task.label_names))
+        for n in range(len(x)):
+            with torch.no_grad():
+                alone = model(x[None, : n + 1])[0][0].softmax(-1).numpy()
+            np.testing.assert_allclose(answers[n], alone, atol=1e-5)
+    html = report.read_text(encoding="utf-8")
+    section = re.search(r'<section id="speech">.*?</section>', html, re.S).group(0)
+    accuracy = json.loads((report.parent / "models" / "speech-lstm" / "metrics.json").read_text())["value"]
+    assert f"{100 * accuracy:.0f}% of the 370 test recordings" in section
+    assert 'src="figures/speech_frames.png"' in section
+
+
+def test_an_answer_settles_at_the_frame_after_its_last_change():
+    from gated.tour.sections import _settled
+
+    assert _settled(np.eye(3)[[0, 1, 1, 2, 2]]) == 3
+    assert _settled(np.eye(3)[[2, 2, 2]]) == 0
+    assert _settled(np.eye(3)[[2, 0, 2, 1]]) == 3

@@ -93,3 +93,22 @@ def test_languages_label_the_same_things():
     assert all(LABELS["de"][k] != LABELS["en"][k] for k in LABELS["en"] if k not in ("words.prediction", "squash.tanh"))
     with pytest.raises(ValueError, match="unknown language"):
         labels("xx")
+
+
+def test_audio_frames_share_one_time_axis_in_seconds_and_energies_get_the_spectrum_map():
+    starts = np.arange(6) * 0.01
+    gate = figures.Panel("forget", np.random.rand(2, 6), ["mean", "unit 1"], "gate")
+    energies = np.log(np.random.rand(6, 40) + 1e-3)  # (frames, bands), all below zero: not a signed state
+    fig = figures.frames_over_time(starts, 0.01, 0.025, [gate], np.linspace(0.1, 0.9, 6), energies, "log-mel", T,
+                                   "p(7)", features_kind="energy")
+    gate_image, spectrum = _images(fig)
+    assert spectrum.get_cmap().name == style.SPECTRUM_CMAP and spectrum.origin == "lower"
+    assert spectrum.get_array().shape == (40, 6)
+    # Column k is centred on its window's middle, one hop wide: 0.0125 s for the first, 0.0625 s for the last.
+    left, right = 0.0125 - 0.005, 0.0625 + 0.005
+    assert spectrum.get_extent()[:2] == pytest.approx([left, right])
+    assert gate_image.get_extent()[:2] == pytest.approx([left, right])
+    assert [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()] == [T["audio.x"]]
+    signed = figures.frames_over_time(starts, 0.01, 0.025, [gate], np.zeros(6), -energies, "mfcc", T, "p")
+    low, high = _images(signed)[1].get_clim()
+    assert _images(signed)[1].get_cmap().name == style.STATE_CMAP and low == -high

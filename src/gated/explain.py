@@ -3,6 +3,10 @@
 Prints the verdict and a table of the running prediction and mean gates per
 token; ``--png`` draws the heatmaps, ``--html`` writes a page that carries the
 figure inline (it opens from disk anywhere, with no files beside it).
+
+For a speech run trained on WAV files, ``gated explain RUN FILE.wav`` does the same
+over the recording's frames (``hearing.py``), in seconds, with the features the model
+heard drawn beneath the gates.
 """
 
 from __future__ import annotations
@@ -19,9 +23,15 @@ def panels(reading: Reading, t: dict) -> list:
 
     A bidirectional model gets a second set for the direction that reads right to left.
     """
-    found = _direction_panels(reading.kind, reading.steps, reading.units, t, "")
-    if reading.backward is not None:
-        found += _direction_panels(reading.kind, reading.backward, reading.backward_units, t, " " + t["backward"])
+    return gate_panels(reading.kind, reading.steps, reading.units, t, reading.backward, reading.backward_units)
+
+
+def gate_panels(kind, steps: dict, units: list[int], t: dict, backward: dict | None = None,
+                backward_units: list[int] | None = None) -> list:
+    """:func:`panels` for any sequence: text, frames of audio."""
+    found = _direction_panels(kind, steps, units, t, "")
+    if backward is not None:
+        found += _direction_panels(kind, backward, backward_units, t, " " + t["backward"])
     return found
 
 
@@ -74,17 +84,23 @@ def table_rows(reading: Reading) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
 def explain(run: Path, text: str, html: Path | None = None, png: Path | None = None, lang: str = "en",
             units: int = 8) -> Reading:
     from .runs import load_run
 
     task, model, _ = load_run(run)
+    if task.name == "speech":
+        return explain_audio(run, task, model, Path(text), html, png, lang, units)
     reading = read(task, model, text, units)
     header, rows = table_rows(reading)
     print(summary_line(reading))
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    _print_table(header, rows)
     if html is not None or png is not None:
         _draw(reading, run, text, html, png, lang, header, rows)
     return reading
@@ -120,3 +136,76 @@ def _shaded(reading: Reading) -> list:
     if reading.verdict is None:
         return []
     return [page.shaded_words(reading.tokens, reading.influence, titles=[f"{d:+.3f}" for d in reading.influence])]
+
+
+# -- audio --------------------------------------------------------------------------------------------
+
+
+def explain_audio(run: Path, task, model, path: Path, html: Path | None, png: Path | None, lang: str, units: int):
+    """A speech run over a WAV file: the running answer and mean gates per frame, and the figure."""
+    from .data import audio
+    from .hearing import check_speech_run, hear
+
+    check_speech_run(task, run)
+    hearing = hear(task, model, audio.read_wav(path), units)
+    header, rows = audio_table(hearing)
+    print(audio_summary(hearing, path))
+    _print_table(header, rows)
+    if html is not None or png is not None:
+        _draw_audio(hearing, run, path, html, png, lang, header, rows)
+    return hearing
+
+
+def audio_summary(hearing, path) -> str:
+    best = hearing.answer
+    line = (f"{hearing.cell.upper()} heard {len(hearing.starts)} frames ({hearing.seconds:.2f} s) of {path}: "
+            f"{hearing.label_names[best]} (p = {hearing.probabilities[-1, best]:.3f})")
+    if hearing.unheard:
+        line += f"; the last {hearing.unheard:.1f} s are left out"
+    return line
+
+
+def audio_table(hearing) -> tuple[list[str], list[list[str]]]:
+    """Per frame: its time (the middle of its window), the answer had the audio ended there and its probability, each gate's mean."""
+    gates = [name for name in hearing.kind.shown if hearing.kind.is_gate(name)]
+    final = hearing.label_names[hearing.answer]
+    header = ["time (s)", "answer", "p", f"p({final})", *gates]
+    rows = []
+    for k, centre in enumerate(hearing.centres):
+        p = hearing.probabilities[k]
+        best = int(p.argmax())
+        rows.append([f"{centre:.3f}", hearing.label_names[best], f"{p[best]:.3f}", f"{p[hearing.answer]:.3f}",
+                     *(f"{hearing.steps[g][k].mean():.3f}" for g in gates)])
+    return header, rows
+
+
+def audio_figure(hearing, t: dict):
+    from .viz.figures import frames_over_time
+
+    found = gate_panels(hearing.kind, hearing.steps, hearing.units, t, hearing.backward, hearing.backward_units)
+    if hearing.feature_kind == "logmel":  # energies: shown as computed, a spectrogram
+        shown, label, kind = hearing.features, t["audio.logmel"], "energy"
+    else:  # cepstra are signed and of very different sizes: shown as scaled for the model
+        shown, label, kind = hearing.scaled, t["audio.mfcc"], "state"
+    final = hearing.label_names[hearing.answer]
+    return frames_over_time(hearing.starts, hearing.frame_seconds, hearing.window_seconds, found,
+                            hearing.probabilities[:, hearing.answer], shown, label, t, f"p({final})", kind)
+
+
+def _draw_audio(hearing, run, path, html, png, lang, header, rows) -> None:
+    from .viz import page, style
+    from .viz.lang import labels
+
+    t = labels(lang)
+    image = style.png_bytes(audio_figure(hearing, t))
+    if png is not None:
+        from .checkpoint import atomic_write_bytes
+
+        png.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(png, image)
+        print(f"wrote {png}")
+    if html is not None:
+        section = page.Section("explain", audio_summary(hearing, path), blocks=[page.table(header, rows)],
+                               images=[page.Image.inline(image, t["audio.title"])])
+        page.write(html, page.render(f"gated explain: {run}", [], [section], lang=lang))
+        print(f"wrote {html}")

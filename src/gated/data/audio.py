@@ -11,11 +11,13 @@ removes what the new rate cannot hold), never read at the wrong speed.
 its power spectrum from ``torch.stft``, summed through a triangular mel
 filterbank (:func:`mel_filterbank`, HTK's mel scale), then the log (``logmel``)
 and, for ``mfcc``, a DCT-II of that log (the cepstrum) keeping the first 13
-coefficients.
+coefficients. :class:`FrameFeatures` computes the same frames from audio that
+arrives in pieces (a microphone's buffers), each frame as soon as its samples are in.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import wave
@@ -53,6 +55,15 @@ def read_wav(path: str | os.PathLike, rate: int = SAMPLE_RATE) -> np.ndarray:
     if file_rate != rate:
         samples = resample(samples, file_rate, rate)
     return samples
+
+
+def wav_rate(path: str | os.PathLike) -> int:
+    """The sample rate a WAV file declares (read its samples with :func:`read_wav`, which checks the rest)."""
+    try:
+        with wave.open(os.fspath(path), "rb") as f:
+            return f.getframerate()
+    except (wave.Error, EOFError) as error:
+        raise DataError(path, f"not a PCM WAV file ({error}); convert it to 16-bit PCM mono WAV") from None
 
 
 def resample(samples: np.ndarray, source: int, target: int) -> np.ndarray:
@@ -103,9 +114,15 @@ def power_spectrogram(samples: np.ndarray, rate: int) -> torch.Tensor:
     x = torch.from_numpy(np.asarray(samples, dtype=np.float32))
     if x.numel() < n_fft:
         x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
-    spectrum = torch.stft(x, n_fft, hop_length=hop, win_length=window, window=torch.hann_window(window),
+    spectrum = torch.stft(x, n_fft, hop_length=hop, win_length=window, window=_hann(window),
                           center=False, return_complex=True)
     return spectrum.abs().pow(2).T
+
+
+@functools.lru_cache(maxsize=8)
+def _hann(size: int) -> torch.Tensor:
+    """torch's periodic Hann window, made once per size: a stream computes a frame every 10 ms."""
+    return torch.hann_window(size)
 
 
 def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
@@ -117,12 +134,68 @@ def dct_matrix(n_in: int, n_out: int) -> torch.Tensor:
     return basis.float()
 
 
+@functools.lru_cache(maxsize=8)
+def _projections(rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mel filterbank (transposed) and the DCT for ``rate``, built once: a stream asks for them every frame."""
+    _, _, n_fft = frame_sizes(rate)
+    return mel_filterbank(N_MELS, n_fft, rate).T.contiguous(), dct_matrix(N_MELS, N_MFCC)
+
+
 def features(samples: np.ndarray, rate: int = SAMPLE_RATE, kind: str = "mfcc") -> np.ndarray:
     """(frames, 13) MFCCs or (frames, 40) log-mel energies of ``samples`` (float32)."""
     if kind not in FEATURES:
         raise ValueError(f"unknown features {kind!r}: choose one of {', '.join(FEATURES)}")
-    _, _, n_fft = frame_sizes(rate)
-    log_mel = torch.log(power_spectrogram(samples, rate) @ mel_filterbank(N_MELS, n_fft, rate).T + _FLOOR)
+    mel, dct = _projections(rate)
+    log_mel = torch.log(power_spectrogram(samples, rate) @ mel + _FLOOR)
     if kind == "logmel":
         return log_mel.numpy()
-    return (log_mel @ dct_matrix(N_MELS, N_MFCC)).numpy()
+    return (log_mel @ dct).numpy()
+
+
+def channels(kind: str) -> int:
+    """How many numbers a frame of ``kind`` features has."""
+    return N_MELS if kind == "logmel" else N_MFCC
+
+
+class FrameFeatures:
+    """The frames of :func:`features`, computed while the audio arrives.
+
+    ``push(samples)`` takes the next piece of audio (any length, as a microphone's buffer
+    gives it) and returns the frames that piece completed: frame k needs samples
+    ``k * hop`` to ``k * hop + n_fft``, so it is out as soon as those are in. Each frame is
+    computed by :func:`features` itself on exactly its samples, so the frames equal those of
+    the whole recording. ``finish()`` ends the audio: a recording shorter than one frame then
+    gives its one frame, padded with silence as :func:`features` pads it.
+    """
+
+    def __init__(self, rate: int = SAMPLE_RATE, kind: str = "mfcc") -> None:
+        if kind not in FEATURES:
+            raise ValueError(f"unknown features {kind!r}: choose one of {', '.join(FEATURES)}")
+        self.rate, self.kind = rate, kind
+        _, self.hop, self.n_fft = frame_sizes(rate)
+        self._pending = np.zeros(0, dtype=np.float32)  # samples from the next frame's start on
+        self.frames = 0  # frames given out so far
+        self.samples = 0  # samples received so far
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """(new frames, channels): the frames completed by ``samples``, possibly none."""
+        self.samples += len(samples)
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        ready = 0 if len(self._pending) < self.n_fft else 1 + (len(self._pending) - self.n_fft) // self.hop
+        if not ready:
+            return np.zeros((0, channels(self.kind)), dtype=np.float32)
+        out = features(self._pending[: (ready - 1) * self.hop + self.n_fft], self.rate, self.kind)
+        self._pending = self._pending[ready * self.hop :]
+        self.frames += ready
+        return out
+
+    def finish(self) -> np.ndarray:
+        """The frames still owed at the end of the audio: one padded frame if there was none yet, else none."""
+        if self.frames or not len(self._pending):
+            return np.zeros((0, channels(self.kind)), dtype=np.float32)
+        self.frames = 1
+        return features(self._pending, self.rate, self.kind)
+
+    def frame_time(self, k: int) -> float:
+        """Seconds into the audio at which frame k can be computed: when its last sample has arrived."""
+        return min(k * self.hop + self.n_fft, max(self.samples, 1)) / self.rate

@@ -40,7 +40,10 @@ class Scale:
     charlm: Plan
     adding: Plan
     adding_lengths: tuple[int, ...]
+    speech: Plan
 
+
+SPEECH_EPOCHS = 30  # JapaneseVowels' 243 utterances: about 15 s on one thread
 
 FULL = Scale(
     sentiment=Plan("sentiment", model=dict(hidden_size=64, embedding_size=64, bidirectional=False, dropout=0.3),
@@ -48,6 +51,8 @@ FULL = Scale(
     charlm=Plan("charlm", model=dict(hidden_size=128, num_layers=2), training=dict(time_limit=140)),
     adding=Plan("adding", model=dict(hidden_size=32), training=dict(steps=1500)),
     adding_lengths=(10, 25, 50, 100),
+    # One direction, so that the answer after each frame is one a live listener could give.
+    speech=Plan("speech", model=dict(bidirectional=False), training=dict(epochs=SPEECH_EPOCHS)),
 )
 
 TINY = Scale(
@@ -57,6 +62,7 @@ TINY = Scale(
                 training=dict(steps=3, batch_size=4)),
     adding=Plan("adding", options=dict(steps_per_epoch=3), model=dict(hidden_size=4), training=dict(steps=3)),
     adding_lengths=(5, 10),
+    speech=Plan("speech", model=dict(hidden_size=4, bidirectional=False), training=dict(steps=3, batch_size=8)),
 )
 
 
@@ -78,6 +84,7 @@ def jobs(scale: Scale, data: dict[str, Path] | None = None) -> list[Job]:
     found = [Job("charlm-lstm", plan(scale.charlm, "lstm"), 150)]
     for cell in CELLS:
         found.append(Job(f"sentiment-{cell}", plan(scale.sentiment, cell), 30 if cell == "rnn" else 55))
+    found.append(Job("speech-lstm", plan(scale.speech, "lstm"), 20))
     for cell in CELLS:
         for length in scale.adding_lengths:
             found.append(Job(f"adding-{cell}-{length}", plan(scale.adding, cell, length=length), 3 + length / 10))

@@ -36,6 +36,7 @@ DE = {
         "metric.mse": "mittlerer quadratischer Fehler",
         "baseline.tfidf+logreg": "TF-IDF + logistische Regression",
         "baseline.always predict 1.0": "immer 1,0 vorhersagen",
+        "baseline.mean+std logreg": "Mittelwert und Streuung je Aufnahme + logistische Regression",
         "ngram": "{order}-Gramm-Kneser-Ney",
         "previous_cell": "der vorige Zellzustand",
         "baseline_model": "Vergleichsmodell",
@@ -43,6 +44,7 @@ DE = {
         "space": "einem Leerzeichen",
         "in_layer": "{count} in Schicht {layer}",
         "and": "und",
+        "speaker": "Sprecher",
         "beats": "Damit schlägt es das n-Gramm-Modell bereits.",
         "not_yet": "Damit reicht es noch nicht an das n-Gramm-Modell heran: Ein paar Minuten Training auf einer "
                    "CPU sind zu wenig, und die Stichproben unten sind entsprechend holprig; der volle Lauf von "
@@ -193,8 +195,32 @@ DE = {
             "Sie hat gelernt, etwas im Text zu verfolgen, ohne dass ihr jemand gesagt hätte, was.",
         ],
     },
+    "speech": {
+        "title": "9. Wer spricht hier?",
+        "body": [
+            "Auch Klang erreicht ein rekurrentes Netz als Folge, nur besteht sie nicht aus Wörtern, sondern aus "
+            "kurzen Frames, von denen jeder in wenigen Zahlen zusammengefasst ist. In JapaneseVowels sprechen "
+            "{speakers} Männer viele Male die japanischen Vokale /ae/; jeder Frame enthält 12 "
+            "Cepstralkoeffizienten, die die Form des Spektrums über 25,6 ms beschreiben, und alle 6,4 ms beginnt "
+            "ein neuer Frame. Das Netz soll erkennen, wer gerade spricht.",
+            "Ein LSTM, das die Frames nur in einer Richtung liest und hier {seconds} Sekunden lang trainiert "
+            "wurde, nennt bei {accuracy} der {test} Testaufnahmen den richtigen Mann. Eine logistische "
+            "Regression, die von jeder Aufnahme nur Mittelwert und Streuung jedes Koeffizienten sieht und daher "
+            "nichts über deren Reihenfolge weiß, kommt auf {baseline}; wer immer den häufigsten Sprecher nennt, "
+            "auf {majority}.",
+            "Unten hört es eine Testaufnahme von Sprecher {speaker}: {frames} Frames, {ms} ms Klang. Die obere "
+            "Linie zeigt die Wahrscheinlichkeit, die es ihm gäbe, wenn die Aufnahme bei diesem Frame endete; "
+            "darunter stehen Tore und Zellzustand der {units} Einheiten, die für seine Antwort am meisten "
+            "zählen, ganz unten die gehörten Koeffizienten. Am Ende steht p = {p}, und ab Frame {settled} "
+            "({settled_ms} ms nach Beginn) bleibt seine erste Wahl gleich. Sein Vergessenstor liegt bei dieser "
+            "Aufnahme im Mittel bei {forget_mean}.",
+            "Weil es nur vorwärts liest, kann es schon antworten, während jemand noch spricht, so wie 'gated "
+            "listen' es mit den Frames eines Mikrofons tut: Nach der Hälfte jeder Testaufnahme ist seine "
+            "Antwort bereits in {half} der Fälle richtig.",
+        ],
+    },
     "models": {
-        "title": "9. Die Modelle hinter dieser Seite",
+        "title": "10. Die Modelle hinter dieser Seite",
         "body": [
             "Die {count} Läufe unten hat diese Tour mit 'gated train' trainiert; jedes Ergebnis wurde auf den "
             "Testdaten gemessen und steht neben dem Vergleichswert aus demselben Lauf.",

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from .. import cells
 from ..checkpoint import METRICS
 from ..data import adding_problem
-from ..explain import panels
+from ..explain import gate_panels, panels
+from ..hearing import scale, telling_units
 from ..reading import Reading, read
 from ..runs import load_run
 from ..viz import figures, page, style
@@ -414,6 +415,62 @@ def _extreme_characters(task, ids, values: np.ndarray, labels: dict, k: int = 3)
     return ", ".join(shown(i) for i in ranked[::-1][:k]), ", ".join(shown(i) for i in ranked[:k])
 
 
+# JapaneseVowels' analysis (the UCI archive's description): 25.6 ms frames, one every 6.4 ms, at 10 kHz.
+VOWEL_FRAME, VOWEL_HOP = 0.0256, 0.0064
+
+
+def _settled(probabilities: np.ndarray) -> int:
+    """The first frame from which the top answer no longer changes."""
+    tops = probabilities.argmax(1)
+    changed = np.flatnonzero(tops != tops[-1])
+    return int(changed[-1]) + 1 if len(changed) else 0
+
+
+def _running_answers(model, utterances: list[torch.Tensor]) -> list[np.ndarray]:
+    """Per utterance (T, labels): the answer after each frame; every prefix of every utterance in one batch."""
+    prefixes = [x[: n + 1] for x in utterances for n in range(len(x))]
+    lengths = torch.tensor([len(p) for p in prefixes])
+    padded = torch.nn.utils.rnn.pad_sequence(prefixes, batch_first=True)
+    with torch.no_grad():
+        flat = model.eval()(padded, lengths)[0].softmax(-1).numpy()
+    bounds = np.cumsum([0, *(len(x) for x in utterances)])
+    return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def speech(tour: Tour) -> page.Section:
+    """A one-way LSTM telling nine speakers apart by one vowel: its gates frame by frame, and how soon it knows."""
+    task, model = tour.load("speech-lstm")
+    test = task.splits["test"]
+    answers = _running_answers(model, [scale(task, frames) for frames in test.frames])
+    right = [a[-1].argmax() == label for a, label in zip(answers, test.labels)]
+    half = np.mean([a[(len(a) - 1) // 2].argmax() == label for a, label in zip(answers, test.labels)])
+    # The utterance to show: answered right, with the latest settling answer (the clearest view of it forming).
+    pick = max((k for k in range(len(test)) if right[k]),
+               key=lambda k: (_settled(answers[k]) / len(answers[k]), len(answers[k])), default=0)
+    frames, label, probabilities = test.frames[pick], test.labels[pick], answers[pick]
+    x = scale(task, frames)
+    with torch.no_grad():
+        trace = model.rnn.trace(x[None])
+    steps = {name: trace.of(name, layer=-1)[:, 0].numpy() for name in trace.names}
+    units = telling_units(model, steps["hidden"], 6)
+    found = gate_panels(model.rnn.kind, steps, units, tour.t)
+    starts = np.arange(len(frames)) * VOWEL_HOP
+    speaker = task.label_names[label]
+    fig = figures.frames_over_time(starts, VOWEL_HOP, VOWEL_FRAME, found, probabilities[:, label], x.numpy(),
+                                   tour.t["audio.cepstra"], tour.t, f"p({tour.p['labels']['speaker']} {speaker})")
+    metrics = tour.metrics("speech-lstm")
+    settled = _settled(probabilities)
+    title, body = tour.text(
+        "speech", accuracy=percent(metrics["value"]), baseline=percent(metrics["baseline"]["value"]),
+        majority=percent(metrics["baseline"]["majority"]), speakers=len(task.label_names), test=len(test),
+        frames=len(frames), ms=f"{(starts[-1] + VOWEL_FRAME) * 1000:.0f}", speaker=speaker,
+        p=f"{probabilities[-1, label]:.2f}", settled=settled + 1,
+        settled_ms=f"{(starts[settled] + VOWEL_FRAME) * 1000:.0f}", half=percent(half),
+        forget_mean=f"{steps['forget'].mean():.2f}", units=len(units), seconds=f"{metrics['seconds']:.0f}",
+    )
+    return page.Section("speech", title, body, [tour.figure(fig, "speech_frames", title)])
+
+
 def models_table(tour: Tour) -> page.Section:
     labels = tour.p["labels"]
     rows = []
@@ -428,4 +485,4 @@ def models_table(tour: Tour) -> page.Section:
 
 
 SECTIONS = (squashing, rnn_reads, short_memory, lstm_reads, lstm_step, gru_reads, shakespeare, gate_saturation,
-            models_table)
+            speech, models_table)

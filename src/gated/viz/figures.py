@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from .style import CELL_COLORS, GATE_CMAP, LAYER_COLORS, NEUTRAL, STATE_CMAP, figure, styled
+from .style import CELL_COLORS, GATE_CMAP, LAYER_COLORS, NEUTRAL, SPECTRUM_CMAP, STATE_CMAP, figure, styled
 
 Labels = Mapping[str, str]
 
@@ -78,6 +79,60 @@ def words_over_time(words: Sequence[str], panels: Sequence[Panel], prediction, t
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
     axes[-1].set_xticks(steps, words, rotation=90, fontsize=8.5)
     axes[-1].set_xlabel(t["words.x"])
+    return fig
+
+
+@styled
+def frames_over_time(starts, frame_seconds: float, window_seconds: float, panels: Sequence[Panel], prediction,
+                     features: np.ndarray, features_label: str, t: Labels, prediction_label: str,
+                     features_kind: str = "state"):
+    """Audio: the running answer on top, a heatmap per gate or state, and the features the model heard beneath,
+    all against time in seconds.
+
+    ``starts`` (T,) are the seconds at which each frame's window starts; column k is drawn centred on its
+    window, one hop wide, so a column sits where the sound it stands for is. ``features`` is (T, channels),
+    drawn low channels at the bottom as a spectrogram is; ``features_kind`` "energy" draws it on the
+    sequential spectrum map, "state" (signed values) on the diverging one.
+    """
+    starts = np.asarray(starts, dtype=float)
+    centres = starts + window_seconds / 2
+    left, right = centres[0] - frame_seconds / 2, centres[-1] + frame_seconds / 2
+    heights = [1.3] + [0.28 * len(p.row_labels) + 0.6 for p in panels] + [2.0]
+    fig, axes = figure(len(heights), 1, figsize=(min(max(7.5, 3.0 + 0.06 * len(starts)), 22), sum(heights) + 1.2),
+                       height_ratios=heights, sharex=True)
+    line = axes[0]
+    line.plot(centres, prediction, color=CELL_COLORS["lstm"], marker="o", ms=2, lw=1.2)
+    line.set(ylim=(0, 1), ylabel=prediction_label)
+    line.set_title(t["audio.title"], loc="left")
+    for ax, panel in zip(axes[1:-1], panels):
+        rows = len(panel.row_labels)
+        extent = (left, right, rows - 0.5, -0.5)
+        if panel.kind == "gate":
+            image = ax.imshow(panel.values, aspect="auto", cmap=GATE_CMAP, vmin=0, vmax=1, interpolation="nearest",
+                              extent=extent)
+        else:
+            bound = max(float(np.abs(panel.values).max()), 1e-6)
+            image = ax.imshow(panel.values, aspect="auto", cmap=STATE_CMAP, vmin=-bound, vmax=bound,
+                              interpolation="nearest", extent=extent)
+        ax.set_yticks(range(rows), panel.row_labels, fontsize=7.5)
+        ax.set_title(panel.title, loc="left", fontsize=9.5)
+        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    spectrum = axes[-1]
+    values = np.asarray(features, dtype=float).T  # (channels, T)
+    extent = (left, right, -0.5, values.shape[0] - 0.5)
+    if features_kind == "energy":
+        image = spectrum.imshow(values, aspect="auto", cmap=SPECTRUM_CMAP, origin="lower", interpolation="nearest",
+                                extent=extent)
+    else:
+        bound = max(float(np.abs(values).max()), 1e-6)
+        image = spectrum.imshow(values, aspect="auto", cmap=STATE_CMAP, vmin=-bound, vmax=bound, origin="lower",
+                                interpolation="nearest", extent=extent)
+    spectrum.set_title(features_label, loc="left", fontsize=9.5)
+    spectrum.set_ylabel(t["audio.channel"])
+    spectrum.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.colorbar(image, ax=spectrum, fraction=0.02, pad=0.01)
+    spectrum.set_xlim(left, right)
+    spectrum.set_xlabel(t["audio.x"])
     return fig
 
 

@@ -51,6 +51,12 @@ EN = {
     "sat.layer": "layer",
     "sat.x": "fraction of steps right-saturated (> 0.9)",
     "sat.y": "fraction left-saturated (< 0.1)",
+    "audio.title": "What the model would answer if the audio ended here",
+    "audio.x": "time in the recording (s)",
+    "audio.channel": "channel",
+    "audio.mfcc": "what the model heard: 13 MFCCs per frame, scaled as in training",
+    "audio.logmel": "what the model heard: log energy in 40 mel bands per frame (low pitches at the bottom)",
+    "audio.cepstra": "what the model heard: 12 cepstral coefficients per frame, scaled as in training",
 }
 
 DE = {
@@ -100,6 +106,12 @@ DE = {
     "sat.layer": "Schicht",
     "sat.x": "Anteil der Schritte rechts gesättigt (> 0,9)",
     "sat.y": "Anteil links gesättigt (< 0,1)",
+    "audio.title": "Was das Modell antworten würde, wenn die Aufnahme hier endete",
+    "audio.x": "Zeit in der Aufnahme (s)",
+    "audio.channel": "Kanal",
+    "audio.mfcc": "Was das Modell hörte: 13 MFCCs pro Frame, skaliert wie im Training",
+    "audio.logmel": "Was das Modell hörte: logarithmische Energie in 40 Mel-Bändern pro Frame (tiefe Töne unten)",
+    "audio.cepstra": "Was das Modell hörte: 12 Cepstralkoeffizienten pro Frame, skaliert wie im Training",
 }
 
 LABELS = {"en": EN, "de": DE}

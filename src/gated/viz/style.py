@@ -29,6 +29,9 @@ NEUTRAL = "#555555"
 GATE_CMAP = "viridis"
 # States and candidates are signed: a diverging map centred on zero.
 STATE_CMAP = "RdBu_r"
+# Energies (a spectrogram) are unsigned and logarithmic: a sequential map of its own, dark = quiet,
+# so a spectrogram is not mistaken for a gate.
+SPECTRUM_CMAP = "magma"
 
 DPI = 110
 RC = {
