@@ -91,12 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
     p = commands.add_parser(
-        "explain", help="a trained text model's gates and states over your text, word by word",
-        description="Trace a run from 'gated train sentiment' (or charlm) on a text and show its gates, "
-        "cell state and running prediction per token.",
+        "explain", help="a trained model's gates and states over your text (or, for a speech run, a WAV "
+        "file), step by step",
+        description="Trace a run from 'gated train sentiment' (or charlm) on a text, or a speech run on a WAV "
+        "file, and show its gates, cell state and running prediction per token or frame.",
     )
-    p.add_argument("run", type=Path, help="a run directory written by 'gated train sentiment' or 'charlm'")
-    p.add_argument("text", help="the text to read")
+    p.add_argument("run", type=Path, help="a run directory written by 'gated train sentiment', 'charlm' or "
+                   "'speech --data DIR'")
+    p.add_argument("text", help="the text to read, or a WAV file for a speech run")
     p.add_argument("--html", type=Path, help="also write a self-contained page here")
     p.add_argument("--png", type=Path, help="also write the figure here")
     p.add_argument("--units", type=int, default=8, help="units shown per gate besides the mean (default 8)")
