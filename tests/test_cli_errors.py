@@ -117,7 +117,7 @@ COMMAND_ERRORS = [
     (["evaluate", "{charlm}", "--data", "{root}"], "is a folder; give one text file", 1),
     (["evaluate", "{sentiment}", "--data", "{labels}"], "the sub-folders are bad, good, but the labels are neg, pos", 1),
     (["train", "charlm", "--data", "{root}", "--out", "{root}/new"], "is a folder", 1),
-    (["train", "charlm", "--data", "{short}", "--out", "{root}/new"], "need a file of at least 2,340 characters", 1),
+    (["train", "charlm", "--data", "{short}", "--out", "{root}/new"], "need a file of at least 1,205 characters", 1),
     (["train", "charlm", "--data", "{scrap}", "--out", "{root}/new"], "this one has 500", 1),
     (["train", "adding", "--out", "{root}/new", "--seq-len", "8"], "--seq-len does not apply to the adding task", 1),
     (["train", "poetry", "--out", "{root}/new"], "invalid choice: 'poetry'", 2),
@@ -134,7 +134,7 @@ COMMAND_ERRORS = [
 @pytest.mark.parametrize("argv, message, code", COMMAND_ERRORS)
 def test_command_errors_are_one_line_without_a_traceback(runs, capsys, argv, message, code):
     root = runs["root"]
-    (root / "short.txt").write_text((POEM * 5)[:2000])  # the case: 0 steps, "finished", exit 0
+    (root / "short.txt").write_text((POEM * 5)[:1000])  # the case: 0 steps, "finished", exit 0
     (root / "scrap.txt").write_text(POEM[:500] + "x" * 20)
     for label in ("good", "bad"):
         (root / "labels" / label).mkdir(parents=True, exist_ok=True)
