@@ -112,20 +112,25 @@ def _draw(reading, run, text, html, png, lang, header, rows) -> None:
 
     t = labels(lang)
     image = style.png_bytes(figure(reading, t))
-    if png is not None:
-        from .checkpoint import atomic_write_bytes
+    section = page.Section(
+        "explain", summary_line(reading), paragraphs=[text],
+        blocks=[*_shaded(reading), page.table(header, rows)],
+        images=[page.Image.inline(image, t["words.title"])],
+    )
+    _write(image, section, run, html, png, lang)
 
+
+def _write(image: bytes, section, run, html, png, lang) -> None:
+    """The figure as a PNG, and a page with the figure and its section, where asked for; atomic writes."""
+    from .checkpoint import atomic_write_bytes
+    from .viz import page
+
+    if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(png, image)
         print(f"wrote {png}")
     if html is not None:
-        title = f"gated explain: {run}"
-        section = page.Section(
-            "explain", summary_line(reading), paragraphs=[text],
-            blocks=[*_shaded(reading), page.table(header, rows)],
-            images=[page.Image.inline(image, t["words.title"])],
-        )
-        page.write(html, page.render(title, [], [section], lang=lang))
+        page.write(html, page.render(f"gated explain: {run}", [], [section], lang=lang))
         print(f"wrote {html}")
 
 
@@ -198,14 +203,6 @@ def _draw_audio(hearing, run, path, html, png, lang, header, rows) -> None:
 
     t = labels(lang)
     image = style.png_bytes(audio_figure(hearing, t))
-    if png is not None:
-        from .checkpoint import atomic_write_bytes
-
-        png.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(png, image)
-        print(f"wrote {png}")
-    if html is not None:
-        section = page.Section("explain", audio_summary(hearing, path), blocks=[page.table(header, rows)],
-                               images=[page.Image.inline(image, t["audio.title"])])
-        page.write(html, page.render(f"gated explain: {run}", [], [section], lang=lang))
-        print(f"wrote {html}")
+    section = page.Section("explain", audio_summary(hearing, path), blocks=[page.table(header, rows)],
+                           images=[page.Image.inline(image, t["audio.title"])])
+    _write(image, section, run, html, png, lang)

@@ -105,20 +105,8 @@
     ctx.lineTo(width, height / 2);
     ctx.stroke();
     ctx.setLineDash([]);
-    ctx.strokeStyle = color;
+    drawLineOver(ctx, values, height, cellWidth, color);
     ctx.fillStyle = color;
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    let started = false;
-    values.forEach((v, i) => {
-      if (v === null || !Number.isFinite(v)) return;
-      const x = (i + 0.5) * cellWidth;
-      const y = 3 + (1 - v) * (height - 6);
-      if (started) ctx.lineTo(x, y);
-      else ctx.moveTo(x, y);
-      started = true;
-    });
-    ctx.stroke();
     values.forEach((v, i) => {
       if (v === null || !Number.isFinite(v)) return;
       ctx.beginPath();
