@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
 import torch
 
 import gated
 from gated import bench, bench_onnx
 
-pytest.importorskip("onnxruntime")
 
 
 def test_every_module_shape_and_streaming_step_has_a_finite_ratio(monkeypatch, capsys):

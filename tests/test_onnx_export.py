@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from oracle import pack, random_hx
@@ -19,7 +20,6 @@ import gated
 import gated.onnx
 from gated import kinds
 
-ort = pytest.importorskip("onnxruntime")
 ATOL = 1e-5
 
 CASES = {

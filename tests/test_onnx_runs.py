@@ -11,13 +11,13 @@ import re
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
 from gated.cli import main
 from gated.runs import load_run
 
-ort = pytest.importorskip("onnxruntime")
 ATOL = 1e-5
 TINY = ["--hidden", "8", "--embedding", "8", "--steps", "2", "--quiet"]
 REVIEWS = ["the best cereal I have had in years!", "Stale, bland and overpriced; never again.",

@@ -78,13 +78,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if getattr(args, "variants", False):
         return run_variants(args, device) if _measurable(args) else 2
-    if getattr(args, "onnx", False):
-        if device.type != "cpu":
-            print("gated bench: --onnx times onnxruntime's CPU provider: use --device cpu", file=sys.stderr)
-            return 2
-        from .bench_onnx import run as run_onnx
-
-        return run_onnx(args) if _measurable(args) else 2
     shapes = _pick(args.shapes, SHAPES, "shape")
     modules = _pick(args.modules, MODULES, "module")
     if shapes is None or modules is None or not _measurable(args):

@@ -29,7 +29,12 @@ ONNX_MODULES = ("LSTM", "GRU")
 
 
 def run(args: argparse.Namespace) -> int:
-    """``gated bench --onnx``: reads ``seconds``, ``rounds``, ``json`` and ``no_stream`` of ``args``."""
+    """``gated bench --onnx``: reads ``seconds``, ``rounds``, ``json``, ``no_stream`` and ``device`` of ``args``."""
+    if getattr(args, "device", "cpu") != "cpu":
+        print("gated bench: --onnx times onnxruntime's CPU provider: use --device cpu", file=sys.stderr)
+        return 2
+    if not bench._measurable(args):
+        return 2
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

@@ -347,6 +347,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.onnx:  # its own module: bench_onnx builds on bench's timing, not the other way round
+        from . import bench_onnx
+
+        return bench_onnx.run(args)
     from . import bench
 
     return bench.run(args)
