@@ -100,3 +100,10 @@ def test_importing_gated_loads_neither_numba_nor_scipy():
     code = "import sys, gated; print('numba' in sys.modules, 'scipy.linalg' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_convert_and_onnx_load_on_first_use_and_not_before():
+    code = ("import sys, gated; print('gated.convert' in sys.modules, 'gated.onnx' in sys.modules); "
+            "print(callable(gated.convert.from_keras), callable(gated.onnx.export), 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True", "True", "False"]

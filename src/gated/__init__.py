@@ -26,6 +26,17 @@ from .trace import Trace, gradient_through_time
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``gated.convert`` and ``gated.onnx`` after a plain ``import gated``, loaded on first use so that
+    Keras, onnx and their cells cost nothing to those who never touch them."""
+    if name in ("convert", "onnx"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'gated' has no attribute {name!r}")
+
+
 __all__ = [
     "RNN", "LSTM", "GRU", "PeepholeLSTM", "RNNCell", "LSTMCell", "GRUCell", "Trace", "gradient_through_time",
     "RNNStep", "LSTMStep", "GRUStep", "rnn_cell", "lstm_cell", "gru_cell", "peephole_lstm_cell",
