@@ -13,6 +13,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from gated import bench
 
@@ -93,3 +94,15 @@ def test_a_device_that_is_not_here_is_one_line_and_exit_2(argv, capsys):
     assert bench.main([*argv, "--seconds", "0.01"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--device" in err and "cpu" in err
+
+
+def test_calls_are_timed_with_torchs_threads_as_they_are():
+    # torch.utils.benchmark.Timer defaults to one thread; the ratios must compare torch as users run it.
+    seen = []
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        bench.seconds_per_call(lambda: seen.append(torch.get_num_threads()), 0.01)
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}

@@ -142,7 +142,13 @@ def main(argv=None) -> int:
 
 
 def seconds_per_call(fn, min_run_time: float) -> float:
-    return benchmark.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+    """Median seconds per call of ``fn`` with torch's threads as they are.
+
+    ``benchmark.Timer`` runs its statement on one thread unless told otherwise, which timed
+    torch.nn (and every torch call inside gated) on one core of a multi-core machine.
+    """
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def compare(theirs, ours, seconds: float, rounds: int) -> tuple[float, float]:
