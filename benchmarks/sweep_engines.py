@@ -6,6 +6,12 @@ native time / fused time: above 1, fused wins. Each kind's ``Kernels.wins_up_to`
 (engines/fused_cells.py) records the largest batch * hidden_size where fused won.
 
 Usage: python benchmarks/sweep_engines.py [--seconds 0.2] [--steps 50] [--split auto|on|off]
+       python benchmarks/sweep_engines.py --against reference --modules PeepholeLSTM,LayerNormLSTM,...
+
+``--against reference`` races the fused engine against the reference loop instead, for what
+torch's kernels cannot run: the cells torch.nn lacks (``Kernels.wins_up_to`` of those kinds),
+and, with ``--regularized``, LSTM, GRU and RNN with zoneout 0.1 in eval for the forward and
+recurrent dropout 0.25 in training for forward+backward (``Kernels.regularized_wins_up_to``).
 
 ``--split on`` runs every plain LSTM layer of the fused engine on two threads
 (``engines/persistent_lstm.py``) and ``off`` never; ``auto`` (the default) lets each call
@@ -31,27 +37,35 @@ def main() -> None:
     parser.add_argument("--modules", default="LSTM,GRU,RNN")
     parser.add_argument("--batches", default="1,4,8,16,32")
     parser.add_argument("--hiddens", default="64,128,256")
+    parser.add_argument("--against", choices=("native", "reference"), default="native",
+                        help="the engine fused races: torch's kernel (default) or the reference loop")
+    parser.add_argument("--regularized", action="store_true",
+                        help="with zoneout (forward, eval) and recurrent dropout (forward+backward, training)")
     parser.add_argument("--split", choices=("auto", "on", "off"), default="auto",
                         help="the LSTM's two-thread kernel: as the library decides, always, or never")
     args = parser.parse_args()
     persistent_sync.FORCE = {"auto": None, "on": True, "off": False}[args.split]
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.steps}, I=H/2, split={args.split}")
-    print("native time / fused time (above 1: fused faster), forward | forward+backward")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.steps}, I=H/2, split={args.split}"
+          + (", zoneout 0.1 (forward, eval) | recurrent dropout 0.25 (forward+backward)" if args.regularized else ""))
+    print(f"{args.against} time / fused time (above 1: fused faster), forward | forward+backward")
     for name in args.modules.split(","):
         for hidden in map(int, args.hiddens.split(",")):
             cells = []
             for batch in map(int, args.batches.split(",")):
-                fused = getattr(gated, name)(hidden // 2, hidden, engine="fused")
-                native = getattr(gated, name)(hidden // 2, hidden, engine="native")
-                native.load_state_dict(fused.state_dict())
                 x = torch.randn(args.steps, batch, hidden // 2)
                 ratios = []
-                for make in (_forward, _forward_backward):
-                    t_native, t_fused = compare(make(native, x), make(fused, x), args.seconds, 3)
-                    ratios.append(t_native / t_fused)
+                for make, options in ((_forward, {"zoneout": 0.1}), (_forward_backward, {"recurrent_dropout": 0.25})):
+                    options = options if args.regularized else {}
+                    fused = getattr(gated, name)(hidden // 2, hidden, engine="fused", **options)
+                    other = getattr(gated, name)(hidden // 2, hidden, engine=args.against, **options)
+                    other.load_state_dict(fused.state_dict())
+                    if make is _forward and args.regularized:  # zoneout in eval: its expectation
+                        fused.eval(), other.eval()
+                    t_other, t_fused = compare(make(other, x), make(fused, x), args.seconds, 3)
+                    ratios.append(t_other / t_fused)
                 cells.append(f"B{batch}: {ratios[0]:.2f}|{ratios[1]:.2f}")
-            print(f"{name:4} H{hidden:<4} " + "  ".join(cells), flush=True)
+            print(f"{name:13} H{hidden:<4} " + "  ".join(cells), flush=True)
 
 
 if __name__ == "__main__":

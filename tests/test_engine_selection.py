@@ -58,6 +58,22 @@ def test_size_decides_between_fused_and_native():
         assert engines.choose(lstm.spec(), _x(1)) == "native"
 
 
+@pytest.mark.parametrize("cls", [gated.PeepholeLSTM, gated.LayerNormLSTM, gated.LayerNormGRU])
+def test_a_cell_torch_lacks_races_the_reference_loop_past_its_bound(cls):
+    # No torch kernel to hand over to: past the measured bound the reference loop's products,
+    # on torch's threads, beat the single-threaded kernel.
+    small, large = cls(I, 16), cls(I, 512)
+    assert engines.choose(small.spec(), _x(1)) == "fused"
+    assert engines.choose(large.spec(), _x(64)) == "reference"
+    with torch.no_grad():
+        assert engines.choose(large.spec(), _x(64)) == "reference"
+
+
+def test_the_min_cells_stay_fused_at_every_size():
+    for cls in (gated.MinGRU, gated.MinLSTM):
+        assert engines.choose(cls(I, 512).spec(), _x(64)) == "fused"
+
+
 @pytest.mark.parametrize("record", [False, True])
 @pytest.mark.parametrize("grad", [False, True])
 @pytest.mark.parametrize("batch", [1, 3, 300])

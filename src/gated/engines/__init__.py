@@ -65,24 +65,25 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 
 
 # Where the fused kernel beats torch's own: the largest batch * hidden_size at which it won,
-# for inference (no gradient) and for training (forward+backward), measured on the 2-core
-# build machine (AVX-512, torch 2.13 with MKL/oneDNN, shared with another job) by
-# benchmarks/sweep_engines.py: native time / fused time, T=50, I=H/2, forward | fwd+bwd:
+# for inference (no gradient) and for training (forward+backward), measured on the idle 2-core
+# build machine (AMD EPYC Zen 1, AVX2, torch 2.13 with 2 threads) by benchmarks/sweep_engines.py:
+# native time / fused time, T=50, I=H/2, forward | forward+backward. (Earlier sweeps timed
+# torch on one thread, because torch's benchmark.Timer defaults to one; these do not.)
 #
-#   LSTM H128  B1: 0.72|1.02  B4: 0.70|0.78  B8: 0.60|0.71  B16: 0.43|0.53  B32: 0.46|0.54
-#   LSTM H256  B1: 0.73|1.03  B4: 0.22|0.25  B8: 0.27|0.35  B16: 0.37|0.47  B32: 0.45|0.62
-#   GRU  H64   B1: 5.11|11.5  B4: 2.84|6.50  B8: 1.87|4.30  B16: 1.11|2.78  B32: 0.81|1.80
-#   GRU  H128  B1: 3.24|6.99  B4: 1.72|3.85  B8: 1.28|2.55  B16: 0.91|1.69  B32: 0.64|1.03
-#   GRU  H256  B1: 1.78|5.21  B4: 1.15|3.01  B8: 0.48|1.00  B16: 0.52|0.95  B32: 0.56|0.91
-#   RNN  H64   B1: 2.74|4.82  B4: 2.99|4.60  B8: 3.11|3.75  B16: 1.80|2.69  B32: 1.39|2.05
-#   RNN  H128  B1: 2.47|5.15  B4: 2.65|3.10  B8: 1.97|2.70  B16: 1.56|1.87  B32: 1.28|1.32
-#   RNN  H256  B1: 1.51|3.36  B4: 1.45|2.25  B8: 1.26|1.76  B16: 0.71|0.90  B32: 0.84|0.83
+#   LSTM H64   B1: 0.86|0.89  B4: 0.63|0.71  B8: 0.70|0.71  B16: 0.73|0.43  B32: 0.78|0.40
+#   LSTM H128  B1: 0.93|0.88  B4: 0.47|0.53  B8: 0.58|0.37  B16: 0.69|0.46  B32: 0.87|0.49
+#   LSTM H256  B1: 0.83|0.89  B4: 0.50|0.34  B8: 0.53|0.50  B16: 0.66|0.63  B32: 0.80|0.74
+#   GRU  H64   B1: 4.57|11.1  B4: 2.19|5.19  B8: 1.65|3.84  B16: 1.20|2.67  B32: 0.89|1.78
+#   GRU  H128  B1: 3.69|7.93  B4: 1.13|2.29  B8: 0.91|1.74  B16: 0.74|1.26  B32: 0.66|0.97
+#   GRU  H256  B1: 1.99|3.96  B4: 0.70|1.10  B8: 0.60|0.89  B16: 0.57|0.74  B32: 0.54|0.63
+#   RNN  H64   B1: 2.22|5.10  B4: 1.96|3.97  B8: 1.71|3.43  B16: 1.59|2.60  B32: 1.29|1.93
+#   RNN  H128  B1: 2.21|4.65  B4: 1.22|2.33  B8: 1.03|1.93  B16: 0.99|1.39  B32: 0.87|1.08
+#   RNN  H256  B1: 1.71|3.54  B4: 0.79|1.19  B8: 0.70|0.95  B16: 0.68|0.79  B32: 0.66|0.67
 #
 # torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
-# the gate math) does not beat at any size measured: training at batch 1 ties here and
-# measured 0.77 in a `gated bench` run (shape a), so the LSTM goes to native unless traced.
-# torch's GRU and RNN kernels are much slower at small sizes. Past the bounds, MKL's
-# multithreaded GEMM inside torch's kernel wins.
+# the gate math) does not beat at any size, also with the LSTM split over two threads (below;
+# split=auto in the sweep above), so the LSTM goes to native unless traced. torch's GRU and
+# RNN kernels are much slower at small sizes; past the bounds, torch's multithreaded GEMM wins.
 # The bounds live on each kind's kernels (``Kernels.wins_up_to``, in ``fused_cells.py``).
 #
 # The fused LSTM can also run each plain layer on two threads (``persistent_lstm.py``: each owns
@@ -90,21 +91,24 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # that can pay (``persistent_sync.split_pays``): never when torch has one thread or the machine one
 # core, nor while other threads are runnable, because the two must meet at every step: on the
 # shared build machine (load 11-15 on 2 cores) it measured 0.55-0.75x the single-threaded kernel.
-# It has not been measured on an idle machine yet, so the LSTM's bound stays (0, 0); to set it,
-# run ``benchmarks/sweep_engines.py --modules LSTM --split auto`` on one.
+# Idle, it runs 1.6-1.7x the single-threaded kernel at T100 B32 H256, and still 0.4-0.9x oneDNN.
 #
-# With recurrent dropout or zoneout torch's kernels cannot run, so the fused kernel races the
-# reference loop instead, whose per-step products use torch's threads (both cores) where the
-# kernel's BLAS has one: past a size the loop wins. Reference time / fused time, same machine
-# (quiet), T=50, I=H/2; inference: zoneout in eval, training: recurrent dropout, fwd+bwd:
+# Where torch's kernels cannot run (recurrent dropout, zoneout, and the cells torch.nn lacks), the
+# fused kernel races the reference loop instead, whose per-step products use torch's threads
+# (both cores) where the kernel's BLAS has one: past a size the loop wins. Reference time / fused
+# time, same sweep (``--against reference``, T=50, I=H/2); with ``--regularized`` the forward
+# runs zoneout 0.1 in eval and forward+backward recurrent dropout 0.25:
 #
-#   LSTM  B1 H128: 7.1|6.4  B4 H128: 2.4|2.2  B8 H128: 1.9|-    B8 H256: 0.92|0.88  B32 H256: 0.72|0.65
-#   GRU   B1 H128: 10.|8.8  B4 H128: 2.8|2.9  B8 H128: 2.1|-    B8 H256: 1.01|1.10  B16 H256: 0.83|0.88
-#   RNN   B1 H128: 6.8|-    B8 H128: 2.9|2.2  B4 H256: -|1.16   B8 H256: 1.36|0.83  B16 H256: 1.11|0.53
+#   LSTM reg.     H128  B8: 2.07|1.73  B16: 1.63|1.33  B32: 1.26|0.98   H256  B4: 1.15|1.18  B8: 0.97|0.90
+#   GRU  reg.     H128  B16: 1.58|1.62  B32: 1.13|1.14                  H256  B4: 1.23|1.36  B8: 0.97|1.11  B16: 0.84|0.85
+#   RNN  reg.     H128  B32: 1.88|1.34                                  H256  B16: 1.17|1.05  B32: 1.10|0.80
+#   PeepholeLSTM  H128  B16: 1.45|1.64  B32: 1.17|1.16                  H256  B4: 1.02|1.39  B8: 0.89|1.08  B16: 0.82|0.86
+#   LayerNormLSTM H128  B16: 1.70|1.60  B32: 1.29|1.07                  H256  B4: 1.13|1.35  B8: 0.97|1.13  B16: 0.88|0.87
+#   LayerNormGRU  H128  B32: 1.41|1.38                                  H256  B16: 1.01|0.99  B32: 0.91|0.85
+#   MinGRU, MinLSTM: fused wins everywhere (1.2-3.8x, B1-32, H128-256): no loop over W_hh to lose.
 #
-# At shape a (T100 B1 I64 H128) the fused LSTM trains 9x (zoneout) and 8x (recurrent dropout)
-# faster than a scripted loop, where the reference loop is 0.9x. The bounds:
-# ``Kernels.regularized_wins_up_to``.
+# Smaller batches and hidden sizes win by more (up to 18x at B1). The bounds: ``Kernels.regularized_wins_up_to``
+# for the regularized, ``Kernels.wins_up_to`` of the cells torch lacks.
 
 
 def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
@@ -128,5 +132,9 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
     native_ok = native.supports(spec, x, record) is None
     if not fused_ok or x.size(1) == 0:
         return "native" if native_ok else "reference"
-    bound = spec.kind.kernels.wins_up_to[grad]
-    return "fused" if x.size(1) * spec.hidden_size <= bound or not native_ok else "native"
+    if x.size(1) * spec.hidden_size <= spec.kind.kernels.wins_up_to[grad]:
+        return "fused"
+    # Past the bound the other side wins: torch's kernel, or for a cell torch has none for, the reference loop.
+    if native_ok:
+        return "native"
+    return "reference" if spec.kind.native is None else "fused"

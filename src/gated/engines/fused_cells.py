@@ -235,9 +235,9 @@ def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool, masks=()):
 
 class GRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (W_hn h + b_hn)
-    wins_up_to = (1024, 2048)
+    wins_up_to = (512, 1024)
     regularizes = True
-    regularized_wins_up_to = (2048, 2048)
+    regularized_wins_up_to = (1024, 2048)
 
     def forward(self, x, w, start, lens, save, masks=()):
         out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save, masks)
@@ -292,9 +292,9 @@ def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool, masks=()):
 
 
 class RNNKernels(Kernels):
-    wins_up_to = (2048, 2048)  # tanh and relu measured alike
+    wins_up_to = (512, 1024)  # tanh and relu measured alike
     regularizes = True
-    regularized_wins_up_to = (4096, 1024)
+    regularized_wins_up_to = (8192, 4096)
 
     def __init__(self, relu: bool) -> None:
         self.relu = relu

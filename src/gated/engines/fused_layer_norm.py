@@ -77,7 +77,7 @@ class LayerNormLSTMKernels(Kernels):
     folds_hidden_bias = True  # b_hh adds after LN_h, like b_ih after LN_x: one bias b = b_ih + b_hh
     # torch has no kernel for this cell, so the only alternative is the reference loop, which loses
     # at every size: no bound (auto picks fused anyway when native cannot run, but says so here too).
-    wins_up_to = (2**62, 2**62)
+    wins_up_to = (1024, 2048)  # against the reference loop: torch has no kernel for this cell
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_layer_norm
@@ -144,7 +144,7 @@ class LayerNormLSTMKernels(Kernels):
 
 class LayerNormGRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (LN_h(W_hh h)_n + b_hn)
-    wins_up_to = (2**62, 2**62)  # as the LSTM's: no torch kernel, the reference loop always loses
+    wins_up_to = (4096, 2048)  # against the reference loop, as the LSTM's
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_layer_norm

@@ -73,8 +73,8 @@ class Kernels:
     # With them, torch's kernels cannot run and the race is against the reference loop: the largest
     # batch * hidden_size at which this kernel beats that, (inference, training); see ``engines/__init__.py``.
     regularized_wins_up_to = (0, 0)
-    # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training);
-    # the measurements are in ``engines/__init__.py``.
+    # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training), or
+    # for a cell torch has no kernel for, the reference loop; the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
 
     def forward(self, x: Tensor, w: LayerWeights, start: State, lens: np.ndarray, save: bool) -> Forward:
