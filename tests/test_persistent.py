@@ -85,6 +85,54 @@ def test_split_gradcheck_float64(split):
     assert torch.autograd.gradgradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6, fast_mode=True)
 
 
+REGULARIZED = {  # the module's options, and train or eval
+    "recurrent dropout": (dict(recurrent_dropout=0.3), True),
+    "zoneout": (dict(zoneout=(0.2, 0.1)), True),
+    "both": (dict(recurrent_dropout=0.25, zoneout=(0.15, 0.3)), True),
+    "zoneout in eval": (dict(zoneout=(0.2, 0.1)), False),
+}
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("case", list(REGULARIZED))
+def test_split_regularized_equals_reference(split, case, packed):
+    """Recurrent dropout and zoneout on two threads: under one seed the reference engine draws the same
+    masks, so outputs, states and every gradient agree (1e-5), over two bidirectional layers."""
+    options, training = REGULARIZED[case]
+    lengths = [7, 3, 1, 5] if packed else None
+    torch.manual_seed(0)
+    reference = gated.LSTM(4, 9, num_layers=2, bidirectional=True, engine="reference", **options).train(training)
+    fused = gated.LSTM(4, 9, num_layers=2, bidirectional=True, engine="fused", **options).train(training)
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(7, 4, 4)
+    hx = (torch.randn(4, 4, 9), torch.randn(4, 4, 9))
+    results = []
+    for module in (reference, fused):
+        xs = x.clone().requires_grad_()
+        state = tuple(s.clone().requires_grad_() for s in hx)
+        torch.manual_seed(1)
+        out, (h, c) = _run(module, xs, state, lengths)
+        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+        results.append([out, h, c, xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())])
+    for want, got in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_split_regularized_gradcheck_float64(split):
+    module = gated.LSTM(3, 5, dtype=torch.float64, engine="fused", recurrent_dropout=0.3, zoneout=(0.2, 0.25))
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    hx = tuple(torch.randn(1, 2, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    names = [name for name, _ in module.named_parameters()]
+    weights = [p.detach().clone().requires_grad_() for p in module.parameters()]
+
+    def f(x, h, c, *tensors):
+        torch.manual_seed(3)  # the same masks at every call, so the function is one function
+        out, (h_n, c_n) = torch.func.functional_call(module, dict(zip(names, tensors)), (x, (h, c)))
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6)
+
+
 def test_split_trace_equals_reference(split):
     torch.manual_seed(0)
     reference = gated.LSTM(3, 6, engine="reference")
@@ -138,3 +186,16 @@ def test_barrier_lets_both_threads_through():
     seen = np.zeros(2, np.int64)
     persistent_sync.run_pair(count_steps, (500, seen))
     assert seen.tolist() == [500, 500]
+
+
+@pytest.mark.parametrize("force, engine", [(True, "fused"), (False, "reference")])
+def test_auto_gives_large_regularized_lstms_to_the_split_kernel_when_it_runs(monkeypatch, force, engine):
+    # At B32 H256 the reference loop's products (torch's threads) beat one thread, but not two.
+    from gated import engines
+
+    monkeypatch.setattr(persistent_sync, "FORCE", force)
+    module = gated.LSTM(128, 256, recurrent_dropout=0.25).train()
+    x = torch.randn(10, 32, 128)
+    assert engines.choose(module.spec(), x) == engine
+    with torch.no_grad():
+        assert engines.choose(module.spec(), x) == engine

@@ -109,6 +109,14 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 #
 # Smaller batches and hidden sizes win by more (up to 18x at B1). The bounds: ``Kernels.regularized_wins_up_to``
 # for the regularized, ``Kernels.wins_up_to`` of the cells torch lacks.
+#
+# The LSTM's two-thread kernel runs recurrent dropout and zoneout too; where it splits
+# (``split_pays``), fused beat the reference loop at every size of the sweep (``--split on``):
+#
+#   LSTM reg. split  H128  B8: 1.12|1.56  B32: 1.14|1.02   H256  B4: 1.08|1.44  B8: 1.03|1.24  B32: 1.10|1.13
+#
+# so its bound is then the largest size measured (``LSTMKernels.regularized_bound``). (At H128 B8-B32
+# the split ran slower than one thread, 1.12 against 2.10 at B8, for reasons not yet found.)
 
 
 def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
@@ -123,7 +131,7 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
         # Native cannot run it: fused where its kernels have it and beat the reference loop (measured above).
         if not fused_ok or x.size(1) == 0 or (record and grad):
             return "reference"
-        bound = spec.kind.kernels.regularized_wins_up_to[grad]
+        bound = spec.kind.kernels.regularized_bound(spec.hidden_size)[grad]
         return "fused" if x.size(1) * spec.hidden_size <= bound else "reference"
     if record:
         # Only the reference engine can differentiate through recorded gates; without

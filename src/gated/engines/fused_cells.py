@@ -113,14 +113,14 @@ def _lstm_forward(x, w_ih, bias, h0, c0, w_hh, w_hr, lens, save: bool, masks=())
 
 
 def _split_lstm(x: Tensor, w, masks) -> bool:
-    """Run this plain LSTM layer on two threads (``persistent_lstm.py``)? Where it pays and can run."""
+    """Run this LSTM layer on two threads (``persistent_lstm.py``)? Where it pays and can run (no projection)."""
     from . import persistent_sync
 
-    return not masks and w.w_hr is None and persistent_sync.split_pays(w.w_hh.size(1))
+    return w.w_hr is None and persistent_sync.split_pays(w.w_hh.size(1))
 
 
-def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool):
-    """:func:`_lstm_forward` for the plain LSTM, on two threads; same outputs and saved buffers."""
+def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool, masks=()):
+    """:func:`_lstm_forward` without projection, on two threads; same outputs and saved buffers."""
     from . import persistent_lstm, persistent_sync
 
     steps, batch, inputs = x.shape
@@ -129,18 +129,22 @@ def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool):
     out, h_n, c_n = _new(steps, batch, hidden, like=x), _new(batch, hidden, like=x), _new(batch, hidden, like=x)
     gates, cells = _new(kept, batch, 4 * hidden, like=x), _new(kept, batch, hidden, like=x)
     x2 = _np(x).reshape(steps * batch, inputs)
+    rmask, zone_h, zone_c = _mask_arrays(masks, 2, x2)
+    cells_new = (_new(kept, batch, hidden, like=x),) if zone_c.size else ()
     persistent_sync.run_pair(persistent_lstm.lstm_forward_part, (
-        x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), _np(w_hh), _np(h0), _np(c0), lens, int(save),
-        out.numpy(), gates.numpy(), cells.numpy(), h_n.numpy(), c_n.numpy()))
+        x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), _np(w_hh), _np(h0), _np(c0), rmask, zone_h,
+        zone_c, lens, int(save), out.numpy(), gates.numpy(), cells.numpy(),
+        (cells_new[0] if cells_new else cells).numpy(), h_n.numpy(), c_n.numpy()))
     hfull = _new(1, 1, 1, like=x)
-    return out, h_n, c_n, gates, cells, hfull
+    return out, h_n, c_n, gates, cells, hfull, *cells_new
 
 
-def _lstm_backward_split(x, w, start, out, gates, cells, d_out, d_final, lens) -> Gradients:
-    """The plain LSTM's backward on two threads: every gradient, as :meth:`LSTMKernels.backward` gives them."""
+def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=()) -> Gradients:
+    """The LSTM's backward on two threads: every gradient, as :meth:`LSTMKernels.backward` gives them."""
     from . import persistent_lstm, persistent_sync
 
     (h0, c0), (dh_n, dc_n) = start, d_final
+    gates, cells, _, *cells_new = saved
     steps, batch, inputs = x.shape
     hidden = out.size(-1)
     share = persistent_lstm.units_of(0, 2, hidden)[2]
@@ -150,7 +154,8 @@ def _lstm_backward_split(x, w, start, out, gates, cells, d_out, d_final, lens) -
     dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
     persistent_sync.run_pair(persistent_lstm.lstm_backward_part, (
         _np(x).reshape(steps * batch, inputs), _np(w.w_ih), _np(w.w_hh), _np(h0), _np(c0), out.numpy(),
-        gates.numpy(), cells.numpy(), lens, _np(d_out), _np(dh_n), _np(dc_n), d_parts,
+        gates.numpy(), cells.numpy(), (cells_new[0] if cells_new else cells).numpy(),
+        *_mask_arrays(masks, 2, d_parts), lens, _np(d_out), _np(dh_n), _np(dc_n), d_parts,
         d_x.numpy().reshape(steps * batch, inputs), d_wih.numpy(), d_whh.numpy(),
         d_bias.numpy() if d_bias is not None else _none(d_parts), dh0.numpy(), dc0.numpy()))
     return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0, dc0))
@@ -159,11 +164,17 @@ def _lstm_backward_split(x, w, start, out, gates, cells, d_out, d_final, lens) -
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
     regularizes = True
-    regularized_wins_up_to = (1024, 1024)  # against the reference loop
+    regularized_wins_up_to = (1024, 1024)  # against the reference loop, on one thread
+    split_regularized_wins_up_to = (8192, 8192)  # on two: won at every size measured (to B32 H256)
+
+    def regularized_bound(self, hidden):
+        from . import persistent_sync
+
+        return self.split_regularized_wins_up_to if persistent_sync.split_pays(hidden) else self.regularized_wins_up_to
 
     def forward(self, x, w, start, lens, save, masks=()):
         if _split_lstm(x, w, masks):
-            out, h_n, c_n, *saved = _lstm_forward_split(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, save)
+            out, h_n, c_n, *saved = _lstm_forward_split(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, save, masks)
         else:
             out, h_n, c_n, *saved = _lstm_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.w_hr, lens, save, masks)
         return Forward(out, (h_n, c_n), tuple(saved))
@@ -172,7 +183,7 @@ class LSTMKernels(Kernels):
         from . import kernels
 
         if _split_lstm(x, w, masks):
-            return _lstm_backward_split(x, w, start, out, saved[0], saved[1], d_out, d_final, lens)
+            return _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks)
         (h0, c0), (dh_n, dc_n), (gates, cells, hfull, *cells_new) = start, d_final, saved
         cells_new = cells_new[0] if cells_new else cells  # without zoneout on c they are the same
         steps, batch, _ = gates.shape

@@ -21,7 +21,10 @@ all steps each), and, after one more barrier, half of the steps' input gradient.
 A part's packed columns are ``gate * share + k`` for its unit ``low + k``
 (``share`` = units per part, rounded up; the last part's spare columns stay zero).
 
-The plain LSTM only: no projection, recurrent dropout or zoneout (those run on
+Recurrent dropout and zoneout run here as in ``kernels.lstm_forward``: ``rmask``
+(B, H), ``zone_h`` and ``zone_c`` (T, B, H), each of size 0 when off. Each thread
+masks the whole h_(t-1) for its product (B x H multiplications, cheaper than a
+second barrier) and zones only its own units. No projection (that runs on
 ``kernels.py``). Packed input works as there: past its length a sequence's
 outputs and gradients are zero and its state is kept.
 """
@@ -31,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels import JIT, _add, _add_rows, _copy, _copy_rows, sigmoid, tanh
+from .kernels import JIT, _add, _add_rows, _copy, _copy_rows, _split, _zone, sigmoid, tanh
 from .persistent_sync import barrier
 
 
@@ -55,17 +58,22 @@ def _pack_rows(w, part, parts, hidden):
 
 
 @njit(**JIT)
-def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, lengths, save, out, gates, cells, h_n,
-                      c_n):
-    """One thread's share of a plain LSTM layer's forward, input projection included.
+def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, rmask, zone_h, zone_c, lengths, save, out,
+                      gates, cells, cells_new, h_n, c_n):
+    """One thread's share of an LSTM layer's forward, input projection included.
 
     x2 (T*B, I) the layer's input; w_ih (4H, I); bias (4H,) = b_ih + b_hh, or (0,); w_hh (4H, H);
-    h0, c0 (B, H). Writes this part's units' columns of out (T,B,H), gates (T|1,B,4H) activated
-    i, f, g, o, cells (T|1,B,H), h_n and c_n, as ``kernels.lstm_forward`` does.
+    h0, c0 (B, H); the masks as the module's docstring says. Writes this part's units' columns of
+    out (T,B,H), gates (T|1,B,4H) activated i, f, g, o, cells (T|1,B,H) (zoned), cells_new
+    (T|1,B,H) (before zoneout; only with zone_c), h_n and c_n, as ``kernels.lstm_forward`` does.
     """
     steps, batch, hidden = out.shape
     low, high, share = units_of(part, parts, hidden)
     own = high - low
+    drop, zone_hidden, zone_cell = rmask.shape[0] > 0, zone_h.shape[0] > 0, zone_c.shape[0] > 0
+    one = np.ones(1, out.dtype)[0]
+    dropped = np.empty((batch, hidden), out.dtype) if drop else h0
+    before = np.empty(own, out.dtype)  # this sequence's c_(t-1), which zoneout mixes back in
     wih = _pack_rows(w_ih, part, parts, hidden)
     whh_t = np.ascontiguousarray(_pack_rows(w_hh, part, parts, hidden).T)  # (H, 4 * share): h @ whh_t
     xp = np.dot(x2, wih.T)  # (T*B, 4 * share): the input's share of this part's gates, every step
@@ -79,7 +87,14 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, lengths, 
     for t in range(steps):
         s = t * save
         h_prev = out[t - 1] if t > 0 else h0
-        np.dot(h_prev, whh_t, pre)
+        if drop:
+            for b in range(batch):
+                h_b, m_b, d_b = h_prev[b], rmask[b], dropped[b]
+                for j in range(hidden):
+                    d_b[j] = m_b[j] * h_b[j]
+            np.dot(dropped, whh_t, pre)
+        else:
+            np.dot(h_prev, whh_t, pre)
         for b in range(batch):
             if t >= lengths[b]:  # ended: zero outputs, keep the state
                 out[t, b, low:high] = 0
@@ -97,10 +112,17 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, lengths, 
                 p[k] = tanh(p[k])
             for k in range(3 * share, 4 * share):  # output gate
                 p[k] = sigmoid(p[k])
+            if zone_cell:
+                _copy(before, c_b)
             for k in range(own):  # new cell state
                 c_b[k] = p[share + k] * c_b[k] + p[k] * p[2 * share + k]
             for k in range(own):  # new hidden state
                 h_b[k] = p[3 * share + k] * tanh(c_b[k])
+            if zone_cell:  # h read the new c; the state carried on keeps some of the old
+                _copy(cells_new[s, b, low:high], c_b)
+                _zone(zone_c[t, b, low:high], before, c_b, one)
+            if zone_hidden:
+                _zone(zone_h[t, b, low:high], h_prev[b, low:high], h_b, one)
             _copy(out[t, b, low:high], h_b)
             _copy(cells[s, b, low:high], c_b)
             for gate in range(4):
@@ -114,18 +136,22 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, lengths, 
 
 
 @njit(**JIT)
-def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, cells, lengths, d_out, dh_n, dc_n,
-                       d_parts, d_x2, d_wih, d_whh, d_bias, dh0, dc0):
-    """One thread's share of a plain LSTM layer's backward, every gradient included.
+def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, cells, cells_new, rmask, zone_h,
+                       zone_c, lengths, d_out, dh_n, dc_n, d_parts, d_x2, d_wih, d_whh, d_bias, dh0, dc0):
+    """One thread's share of an LSTM layer's backward, every gradient included.
 
-    Reads what :func:`lstm_forward_part` saved (save=True). d_parts (parts, T, B, 4 * share), zeroed:
-    each part's packed gate gradients. Writes this part's rows of d_wih (4H, I), d_whh (4H, H),
-    d_bias (4H,) (or size 0: none), its columns of dh0, dc0 (B, H), and its half of d_x2 (T*B, I).
+    Reads what :func:`lstm_forward_part` saved (save=True) and its masks. d_parts (parts, T, B,
+    4 * share), zeroed: each part's packed gate gradients. Writes this part's rows of d_wih (4H, I),
+    d_whh (4H, H), d_bias (4H,) (or size 0: none), its columns of dh0, dc0 (B, H), and its half of
+    d_x2 (T*B, I).
     """
     steps, batch, hidden = out.shape
     low, high, share = units_of(part, parts, hidden)
     own = high - low
     one = np.ones(1, out.dtype)[0]
+    drop, zone_hidden, zone_cell = rmask.shape[0] > 0, zone_h.shape[0] > 0, zone_c.shape[0] > 0
+    squashed_cells = cells_new if zone_cell else cells  # the c that h's tanh read
+    dh_kept, dc_kept = np.zeros((batch, own), out.dtype), np.zeros((batch, own), out.dtype)
     # What each part's gate gradients send back to this part's units of h_(t-1), and to the input.
     back = np.empty((parts, 4 * share, own), out.dtype)
     wih = np.empty((parts, 4 * share, x2.shape[1]), out.dtype)
@@ -150,7 +176,11 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
             for gate in range(4):
                 _copy(g[gate * share : gate * share + own], g_b[gate * hidden + low : gate * hidden + high])
             _add(dh_b, d_out[t, b, low:high])
-            _copy(cell_b, cells[t, b, low:high])
+            if zone_hidden:  # zoneout's share goes straight to h_(t-1), the rest through this step
+                _split(zone_h[t, b, low:high], dh_b, dh_kept[b], one)
+            if zone_cell:
+                _split(zone_c[t, b, low:high], dc_b, dc_kept[b], one)
+            _copy(cell_b, squashed_cells[t, b, low:high])
             _copy(prev_b, c_prev[b, low:high])
             for k in range(own):
                 squashed = tanh(cell_b[k])
@@ -161,6 +191,8 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
                 dg[2 * share + k] = d_cell * input * (one - candidate * candidate)
                 dg[3 * share + k] = dh_b[k] * squashed * output * (one - output)
                 dc_b[k] = d_cell * forget
+            if zone_cell:
+                _add(dc_b, dc_kept[b])
         if not barrier(sync, parts, steps - t):
             return
         np.dot(d_parts[0, t], back[0], dh_prev)
@@ -169,16 +201,35 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
             _add_rows(dh_prev, term)
         for b in range(batch):
             if t < lengths[b]:  # an ended sequence passes its gradient on unchanged
-                _copy(dh[b], dh_prev[b])
+                dh_b, p_b = dh[b], dh_prev[b]
+                if drop:  # W_hh read rmask * h_(t-1)
+                    m_b = rmask[b, low:high]
+                    for k in range(own):
+                        dh_b[k] = m_b[k] * p_b[k]
+                else:
+                    _copy(dh_b, p_b)
+                if zone_hidden:
+                    _add(dh_b, dh_kept[b])
     _copy_rows(dh0[:, low:high], dh)
     _copy_rows(dc0[:, low:high], dc)
     # This part's rows of the weight gradients: one product over all steps each.
     rows = steps * batch
     flat = mine.reshape(rows, 4 * share)
     grad_ih = np.dot(flat.T, x2)
-    grad_hh = np.dot(flat[:batch].T, h0)
+    read = out[: steps - 1].reshape(rows - batch, hidden)  # the h_(t-1) that W_hh read
+    first_read = h0
+    if drop:
+        read, first_read = read.copy(), h0.copy()
+        for n in range(rows - batch):
+            m_b, r_b = rmask[n % batch], read[n]
+            for j in range(hidden):
+                r_b[j] *= m_b[j]
+        for b in range(batch):
+            for j in range(hidden):
+                first_read[b, j] *= rmask[b, j]
+    grad_hh = np.dot(flat[:batch].T, first_read)
     if steps > 1:
-        _add_rows(grad_hh, np.dot(flat[batch:].T, out[: steps - 1].reshape(rows - batch, hidden)))
+        _add_rows(grad_hh, np.dot(flat[batch:].T, read))
     sums = np.zeros(4 * share, out.dtype)
     for n in range(rows):
         _add(sums, flat[n])

@@ -73,6 +73,11 @@ class Kernels:
     # With them, torch's kernels cannot run and the race is against the reference loop: the largest
     # batch * hidden_size at which this kernel beats that, (inference, training); see ``engines/__init__.py``.
     regularized_wins_up_to = (0, 0)
+
+    def regularized_bound(self, hidden: int) -> tuple[int, int]:
+        """``regularized_wins_up_to`` for a layer of ``hidden`` units; a kind whose kernel can go
+        faster at some calls (the LSTM's two threads) says so here."""
+        return self.regularized_wins_up_to
     # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training), or
     # for a cell torch has no kernel for, the reference loop; the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
