@@ -133,6 +133,52 @@ def test_split_regularized_gradcheck_float64(split):
     assert torch.autograd.gradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_split_peephole_lstm_equals_reference(split, packed, monkeypatch):
+    """The peephole LSTM on two threads: outputs, states and every gradient, peepholes included, equal the
+    reference engine's (which is checked against the paper's equations in test_peephole.py)."""
+    calls = []
+    original = persistent_sync.run_pair
+    monkeypatch.setattr(persistent_sync, "run_pair", lambda kernel, args: calls.append(kernel) or original(kernel, args))
+    lengths = [6, 2, 1, 4] if packed else None
+    torch.manual_seed(0)
+    reference = gated.PeepholeLSTM(4, 9, num_layers=2, bidirectional=True, engine="reference")
+    fused = gated.PeepholeLSTM(4, 9, num_layers=2, bidirectional=True, engine="fused")
+    with torch.no_grad():  # peepholes start at zero: give them values that matter
+        for name, p in reference.named_parameters():
+            if "weight_c" in name:
+                p.uniform_(-0.5, 0.5)
+    fused.load_state_dict(reference.state_dict())
+    x = torch.randn(6, 4, 4)
+    hx = (torch.randn(4, 4, 9), torch.randn(4, 4, 9))
+    results = []
+    for module in (reference, fused):
+        xs = x.clone().requires_grad_()
+        state = tuple(s.clone().requires_grad_() for s in hx)
+        out, (h, c) = _run(module, xs, state, lengths)
+        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+        results.append([out, h, c, xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())])
+    for want, got in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert persistent_lstm.lstm_backward_part in calls
+
+
+def test_split_peephole_gradcheck_float64(split):
+    module = gated.PeepholeLSTM(3, 5, dtype=torch.float64, engine="fused")
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    hx = tuple(torch.randn(1, 2, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    names = [name for name, _ in module.named_parameters()]
+    weights = [torch.randn_like(p).requires_grad_() if "weight_c" in name else p.detach().clone().requires_grad_()
+               for name, p in module.named_parameters()]
+
+    def f(x, h, c, *tensors):
+        out, (h_n, c_n) = torch.func.functional_call(module, dict(zip(names, tensors)), (x, (h, c)))
+        return out, h_n, c_n
+
+    assert torch.autograd.gradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradgradcheck(f, (x, *hx, *weights), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
 def test_split_trace_equals_reference(split):
     torch.manual_seed(0)
     reference = gated.LSTM(3, 6, engine="reference")
@@ -188,13 +234,15 @@ def test_barrier_lets_both_threads_through():
     assert seen.tolist() == [500, 500]
 
 
+@pytest.mark.parametrize("make", [lambda: gated.LSTM(128, 256, recurrent_dropout=0.25).train(),
+                                  lambda: gated.PeepholeLSTM(128, 256)], ids=["recurrent dropout", "peephole"])
 @pytest.mark.parametrize("force, engine", [(True, "fused"), (False, "reference")])
-def test_auto_gives_large_regularized_lstms_to_the_split_kernel_when_it_runs(monkeypatch, force, engine):
+def test_auto_gives_large_calls_torch_cannot_run_to_the_split_kernel_when_it_runs(monkeypatch, make, force, engine):
     # At B32 H256 the reference loop's products (torch's threads) beat one thread, but not two.
     from gated import engines
 
     monkeypatch.setattr(persistent_sync, "FORCE", force)
-    module = gated.LSTM(128, 256, recurrent_dropout=0.25).train()
+    module = make()
     x = torch.randn(10, 32, 128)
     assert engines.choose(module.spec(), x) == engine
     with torch.no_grad():

@@ -114,9 +114,10 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # (``split_pays``), fused beat the reference loop at every size of the sweep (``--split on``):
 #
 #   LSTM reg. split  H128  B8: 1.12|1.56  B32: 1.14|1.02   H256  B4: 1.08|1.44  B8: 1.03|1.24  B32: 1.10|1.13
+#   PeepholeLSTM     H128  B8: 2.89|1.93  B32: 1.93|1.15   H256  B4: 1.77|1.65  B8: 1.55|1.42  B32: 1.30|1.14
 #
-# so its bound is then the largest size measured (``LSTMKernels.regularized_bound``). (At H128 B8-B32
-# the split ran slower than one thread, 1.12 against 2.10 at B8, for reasons not yet found.)
+# so their bounds are then the largest size measured (``Kernels.bound``, ``split_*`` bounds). (At H128
+# B8-B32 the regularized split read slower than one thread, 1.12 against 2.10 at B8, in one sweep.)
 
 
 def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
@@ -131,7 +132,7 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
         # Native cannot run it: fused where its kernels have it and beat the reference loop (measured above).
         if not fused_ok or x.size(1) == 0 or (record and grad):
             return "reference"
-        bound = spec.kind.kernels.regularized_bound(spec.hidden_size)[grad]
+        bound = spec.kind.kernels.bound(spec.hidden_size, regularized=True)[grad]
         return "fused" if x.size(1) * spec.hidden_size <= bound else "reference"
     if record:
         # Only the reference engine can differentiate through recorded gates; without
@@ -140,7 +141,7 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
     native_ok = native.supports(spec, x, record) is None
     if not fused_ok or x.size(1) == 0:
         return "native" if native_ok else "reference"
-    if x.size(1) * spec.hidden_size <= spec.kind.kernels.wins_up_to[grad]:
+    if x.size(1) * spec.hidden_size <= spec.kind.kernels.bound(spec.hidden_size, regularized=False)[grad]:
         return "fused"
     # Past the bound the other side wins: torch's kernel, or for a cell torch has none for, the reference loop.
     if native_ok:

@@ -119,8 +119,9 @@ def _split_lstm(x: Tensor, w, masks) -> bool:
     return w.w_hr is None and persistent_sync.split_pays(w.w_hh.size(1))
 
 
-def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool, masks=()):
-    """:func:`_lstm_forward` without projection, on two threads; same outputs and saved buffers."""
+def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool, masks=(), peep=None):
+    """:func:`_lstm_forward` without projection, on two threads; same outputs and saved buffers.
+    ``peep``: the peephole LSTM's (w_ci, w_cf, w_co) tensors, or None for the plain LSTM."""
     from . import persistent_lstm, persistent_sync
 
     steps, batch, inputs = x.shape
@@ -132,19 +133,28 @@ def _lstm_forward_split(x, w_ih, bias, h0, c0, w_hh, lens, save: bool, masks=())
     rmask, zone_h, zone_c = _mask_arrays(masks, 2, x2)
     cells_new = (_new(kept, batch, hidden, like=x),) if zone_c.size else ()
     persistent_sync.run_pair(persistent_lstm.lstm_forward_part, (
-        x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), _np(w_hh), _np(h0), _np(c0), rmask, zone_h,
+        x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), _np(w_hh), _peepholes(peep, x2), _np(h0),
+        _np(c0), rmask, zone_h,
         zone_c, lens, int(save), out.numpy(), gates.numpy(), cells.numpy(),
         (cells_new[0] if cells_new else cells).numpy(), h_n.numpy(), c_n.numpy()))
     hfull = _new(1, 1, 1, like=x)
     return out, h_n, c_n, gates, cells, hfull, *cells_new
 
 
-def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=()) -> Gradients:
-    """The LSTM's backward on two threads: every gradient, as :meth:`LSTMKernels.backward` gives them."""
+def _peepholes(peep, like: np.ndarray) -> tuple:
+    """The split kernels' ``peep``: three arrays, of size 0 for the plain LSTM."""
+    if peep is None:
+        return (_none(like),) * 3
+    return tuple(_np(p) for p in peep)
+
+
+def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=(), peep=None) -> Gradients:
+    """The LSTM's backward on two threads: every gradient, as :meth:`LSTMKernels.backward` gives them.
+    With ``peep`` (the peepholes' names in ``w.extras``), their gradients come back under those names."""
     from . import persistent_lstm, persistent_sync
 
     (h0, c0), (dh_n, dc_n) = start, d_final
-    gates, cells, _, *cells_new = saved
+    gates, cells, cells_new = saved[0], saved[1], saved[3:]  # the LSTM's (gates, cells, hfull, [cells_new])
     steps, batch, inputs = x.shape
     hidden = out.size(-1)
     share = persistent_lstm.units_of(0, 2, hidden)[2]
@@ -152,25 +162,26 @@ def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=()
     d_x, d_wih, d_whh = _new(steps, batch, inputs, like=x), torch.empty_like(w.w_ih), torch.empty_like(w.w_hh)
     d_bias = torch.empty_like(w.b_ih) if w.b_ih is not None else None
     dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
+    d_peep = {name: torch.empty_like(w.extras[name]) for name in peep} if peep else {}
+    peepholes = [w.extras[name] for name in peep] if peep else None
     persistent_sync.run_pair(persistent_lstm.lstm_backward_part, (
-        _np(x).reshape(steps * batch, inputs), _np(w.w_ih), _np(w.w_hh), _np(h0), _np(c0), out.numpy(),
+        _np(x).reshape(steps * batch, inputs), _np(w.w_ih), _np(w.w_hh), _peepholes(peepholes, d_parts), _np(h0),
+        _np(c0), out.numpy(),
         gates.numpy(), cells.numpy(), (cells_new[0] if cells_new else cells).numpy(),
         *_mask_arrays(masks, 2, d_parts), lens, _np(d_out), _np(dh_n), _np(dc_n), d_parts,
         d_x.numpy().reshape(steps * batch, inputs), d_wih.numpy(), d_whh.numpy(),
-        d_bias.numpy() if d_bias is not None else _none(d_parts), dh0.numpy(), dc0.numpy()))
-    return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None), (dh0, dc0))
+        d_bias.numpy() if d_bias is not None else _none(d_parts),
+        tuple(d.numpy() for d in d_peep.values()) if peep else _peepholes(None, d_parts), dh0.numpy(), dc0.numpy()))
+    return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, None, d_peep), (dh0, dc0))
 
 
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
     regularizes = True
     regularized_wins_up_to = (1024, 1024)  # against the reference loop, on one thread
-    split_regularized_wins_up_to = (8192, 8192)  # on two: won at every size measured (to B32 H256)
-
-    def regularized_bound(self, hidden):
-        from . import persistent_sync
-
-        return self.split_regularized_wins_up_to if persistent_sync.split_pays(hidden) else self.regularized_wins_up_to
+    splits = True
+    split_wins_up_to = (0, 0)  # oneDNN still wins
+    split_regularized_wins_up_to = (8192, 8192)  # won at every size measured (to B32 H256)
 
     def forward(self, x, w, start, lens, save, masks=()):
         if _split_lstm(x, w, masks):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .fused_cells import _array, _bias, _input_grads, _new, _np, _project, _recurrent_weight_grad
+from .fused_cells import (_array, _bias, _input_grads, _lstm_backward_split, _lstm_forward_split, _new, _np, _project,
+                          _recurrent_weight_grad)
 from .spec import Forward, Gradients, Kernels, LayerWeights
 
 PEEPHOLES = ("weight_ci", "weight_cf", "weight_co")
@@ -23,15 +24,27 @@ def _peepholes(w: LayerWeights) -> list[np.ndarray]:
     return [_np(w.extras[name]) for name in PEEPHOLES]
 
 
+def _split(w: LayerWeights) -> bool:
+    """Run this layer on two threads (``persistent_lstm.py``, as the LSTM)? Where it pays."""
+    from . import persistent_sync
+
+    return persistent_sync.split_pays(w.w_hh.size(1))
+
+
 class PeepholeLSTMKernels(Kernels):
-    # torch has no peephole LSTM to lose to, so ``engines.choose`` runs this kernel wherever it can:
-    # no bound. Against the reference loop it measured 6-40x faster (T100 B1 H128 and B32 H256,
-    # training and inference, 2-core machine under load from other jobs).
-    wins_up_to = (1024, 2048)  # against the reference loop: torch has no kernel for this cell
+    # torch has no peephole LSTM, so the race is against the reference loop (engines/__init__.py).
+    wins_up_to = (1024, 2048)  # on one thread
+    splits = True
+    split_wins_up_to = (8192, 8192)  # on two: won at every size measured (to B32 H256)
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_peephole
 
+        if _split(w):
+            peep = [w.extras[name] for name in PEEPHOLES]
+            out, h_n, c_n, gates, cells, _ = _lstm_forward_split(x, w.w_ih, w.b_ih, *start, w.w_hh, lens, save,
+                                                                 peep=peep)
+            return Forward(out, (h_n, c_n), (gates, cells))
         h0, c0 = start
         xp = _project(x, w.w_ih, w.b_ih)
         steps, batch, four_h = xp.shape
@@ -48,6 +61,8 @@ class PeepholeLSTMKernels(Kernels):
     def backward(self, x, w, start, out, saved, d_out, d_final, lens):
         from . import kernels_peephole
 
+        if _split(w):
+            return _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, peep=PEEPHOLES)
         (h0, c0), (dh_n, dc_n), (gates, cells) = start, d_final, saved
         d_gates = torch.empty_like(gates)
         dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)

@@ -24,8 +24,10 @@ A part's packed columns are ``gate * share + k`` for its unit ``low + k``
 Recurrent dropout and zoneout run here as in ``kernels.lstm_forward``: ``rmask``
 (B, H), ``zone_h`` and ``zone_c`` (T, B, H), each of size 0 when off. Each thread
 masks the whole h_(t-1) for its product (B x H multiplications, cheaper than a
-second barrier) and zones only its own units. No projection (that runs on
-``kernels.py``). Packed input works as there: past its length a sequence's
+second barrier) and zones only its own units. The peephole LSTM (Gers et al.
+2002, ``kernels_peephole.py``) runs here too: ``peep`` = (w_ci, w_cf, w_co), each (H,),
+or three size-0 arrays for the plain LSTM; a peephole is diagonal, so a thread needs
+only its own units' entries. No projection (that runs on ``kernels.py``). Packed input works as there: past its length a sequence's
 outputs and gradients are zero and its state is kept.
 """
 
@@ -48,6 +50,14 @@ def units_of(part, parts, hidden):
 
 
 @njit(**JIT)
+def _own_peepholes(peep, low, own, like):
+    """This part's entries of the three peepholes (copies), or zeros (of ``like``'s dtype) without any."""
+    if peep[0].shape[0] == 0:
+        return np.zeros(own, like.dtype), np.zeros(own, like.dtype), np.zeros(own, like.dtype)
+    return peep[0][low : low + own].copy(), peep[1][low : low + own].copy(), peep[2][low : low + own].copy()
+
+
+@njit(**JIT)
 def _pack_rows(w, part, parts, hidden):
     """The rows of ``w`` (4H, ·) that feed ``part``'s units, packed gate by gate: (4 * share, ·), spare rows zero."""
     low, high, share = units_of(part, parts, hidden)
@@ -58,8 +68,8 @@ def _pack_rows(w, part, parts, hidden):
 
 
 @njit(**JIT)
-def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, rmask, zone_h, zone_c, lengths, save, out,
-                      gates, cells, cells_new, h_n, c_n):
+def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, peep, h0, c0, rmask, zone_h, zone_c, lengths, save,
+                      out, gates, cells, cells_new, h_n, c_n):
     """One thread's share of an LSTM layer's forward, input projection included.
 
     x2 (T*B, I) the layer's input; w_ih (4H, I); bias (4H,) = b_ih + b_hh, or (0,); w_hh (4H, H);
@@ -74,6 +84,8 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, rmask, zo
     one = np.ones(1, out.dtype)[0]
     dropped = np.empty((batch, hidden), out.dtype) if drop else h0
     before = np.empty(own, out.dtype)  # this sequence's c_(t-1), which zoneout mixes back in
+    peeps = peep[0].shape[0] > 0
+    w_ci, w_cf, w_co = _own_peepholes(peep, low, own, out)
     wih = _pack_rows(w_ih, part, parts, hidden)
     whh_t = np.ascontiguousarray(_pack_rows(w_hh, part, parts, hidden).T)  # (H, 4 * share): h @ whh_t
     xp = np.dot(x2, wih.T)  # (T*B, 4 * share): the input's share of this part's gates, every step
@@ -106,16 +118,25 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, rmask, zo
             p, x_g, c_b, h_b = pre[b], xp[t * batch + b], c[b], fresh[b]
             for k in range(4 * share):
                 p[k] += x_g[k]
+            if peeps:  # the input and forget gates peek at c_(t-1)
+                for k in range(own):
+                    p[k] += w_ci[k] * c_b[k]
+                for k in range(own):
+                    p[share + k] += w_cf[k] * c_b[k]
             for k in range(2 * share):  # input and forget gates
                 p[k] = sigmoid(p[k])
             for k in range(2 * share, 3 * share):  # candidate
                 p[k] = tanh(p[k])
-            for k in range(3 * share, 4 * share):  # output gate
-                p[k] = sigmoid(p[k])
+            if not peeps:
+                for k in range(3 * share, 4 * share):  # output gate
+                    p[k] = sigmoid(p[k])
             if zone_cell:
                 _copy(before, c_b)
             for k in range(own):  # new cell state
                 c_b[k] = p[share + k] * c_b[k] + p[k] * p[2 * share + k]
+            if peeps:  # the output gate peeks at the new c
+                for k in range(own):
+                    p[3 * share + k] = sigmoid(p[3 * share + k] + w_co[k] * c_b[k])
             for k in range(own):  # new hidden state
                 h_b[k] = p[3 * share + k] * tanh(c_b[k])
             if zone_cell:  # h read the new c; the state carried on keeps some of the old
@@ -136,14 +157,14 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, h0, c0, rmask, zo
 
 
 @njit(**JIT)
-def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, cells, cells_new, rmask, zone_h,
-                       zone_c, lengths, d_out, dh_n, dc_n, d_parts, d_x2, d_wih, d_whh, d_bias, dh0, dc0):
+def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gates, cells, cells_new, rmask, zone_h,
+                       zone_c, lengths, d_out, dh_n, dc_n, d_parts, d_x2, d_wih, d_whh, d_bias, d_peep, dh0, dc0):
     """One thread's share of an LSTM layer's backward, every gradient included.
 
     Reads what :func:`lstm_forward_part` saved (save=True) and its masks. d_parts (parts, T, B,
     4 * share), zeroed: each part's packed gate gradients. Writes this part's rows of d_wih (4H, I),
     d_whh (4H, H), d_bias (4H,) (or size 0: none), its columns of dh0, dc0 (B, H), and its half of
-    d_x2 (T*B, I).
+    d_x2 (T*B, I), and with peepholes its units' entries of d_peep = (d_ci, d_cf, d_co).
     """
     steps, batch, hidden = out.shape
     low, high, share = units_of(part, parts, hidden)
@@ -152,6 +173,9 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
     drop, zone_hidden, zone_cell = rmask.shape[0] > 0, zone_h.shape[0] > 0, zone_c.shape[0] > 0
     squashed_cells = cells_new if zone_cell else cells  # the c that h's tanh read
     dh_kept, dc_kept = np.zeros((batch, own), out.dtype), np.zeros((batch, own), out.dtype)
+    # Without peepholes they are zeros here: three multiply-adds a unit, cheaper than a second loop.
+    w_ci, w_cf, w_co = _own_peepholes(peep, low, own, out)
+    d_ci, d_cf, d_co = np.zeros(own, out.dtype), np.zeros(own, out.dtype), np.zeros(own, out.dtype)
     # What each part's gate gradients send back to this part's units of h_(t-1), and to the input.
     back = np.empty((parts, 4 * share, own), out.dtype)
     wih = np.empty((parts, 4 * share, x2.shape[1]), out.dtype)
@@ -185,12 +209,19 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
             for k in range(own):
                 squashed = tanh(cell_b[k])
                 input, forget, candidate, output = g[k], g[share + k], g[2 * share + k], g[3 * share + k]
-                d_cell = dc_b[k] + dh_b[k] * output * (one - squashed * squashed)
-                dg[k] = d_cell * candidate * input * (one - input)
-                dg[share + k] = d_cell * prev_b[k] * forget * (one - forget)
+                d_output = dh_b[k] * squashed * output * (one - output)
+                # c_t reaches the loss through c_(t+1), through h_t and through the output gate's peephole
+                d_cell = dc_b[k] + dh_b[k] * output * (one - squashed * squashed) + d_output * w_co[k]
+                d_input = d_cell * candidate * input * (one - input)
+                d_forget = d_cell * prev_b[k] * forget * (one - forget)
+                dg[k] = d_input
+                dg[share + k] = d_forget
                 dg[2 * share + k] = d_cell * input * (one - candidate * candidate)
-                dg[3 * share + k] = dh_b[k] * squashed * output * (one - output)
-                dc_b[k] = d_cell * forget
+                dg[3 * share + k] = d_output
+                dc_b[k] = d_cell * forget + d_input * w_ci[k] + d_forget * w_cf[k]
+                d_ci[k] += d_input * prev_b[k]
+                d_cf[k] += d_forget * prev_b[k]
+                d_co[k] += d_output * cell_b[k]
             if zone_cell:
                 _add(dc_b, dc_kept[b])
         if not barrier(sync, parts, steps - t):
@@ -210,6 +241,10 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, h0, c0, out, gates, ce
                     _copy(dh_b, p_b)
                 if zone_hidden:
                     _add(dh_b, dh_kept[b])
+    if peep[0].shape[0] > 0:
+        _copy(d_peep[0][low:high], d_ci)
+        _copy(d_peep[1][low:high], d_cf)
+        _copy(d_peep[2][low:high], d_co)
     _copy_rows(dh0[:, low:high], dh)
     _copy_rows(dc0[:, low:high], dc)
     # This part's rows of the weight gradients: one product over all steps each.

@@ -73,11 +73,20 @@ class Kernels:
     # With them, torch's kernels cannot run and the race is against the reference loop: the largest
     # batch * hidden_size at which this kernel beats that, (inference, training); see ``engines/__init__.py``.
     regularized_wins_up_to = (0, 0)
+    # Kernels that can run a layer on two threads (``persistent_lstm.py``) where that pays
+    # (``persistent_sync.split_pays``), and their bounds then, as the two above.
+    splits = False
+    split_wins_up_to = (0, 0)
+    split_regularized_wins_up_to = (0, 0)
 
-    def regularized_bound(self, hidden: int) -> tuple[int, int]:
-        """``regularized_wins_up_to`` for a layer of ``hidden`` units; a kind whose kernel can go
-        faster at some calls (the LSTM's two threads) says so here."""
-        return self.regularized_wins_up_to
+    def bound(self, hidden: int, regularized: bool) -> tuple[int, int]:
+        """The bounds (inference, training) that hold for a call on a layer of ``hidden`` units now."""
+        if self.splits:
+            from . import persistent_sync
+
+            if persistent_sync.split_pays(hidden):
+                return self.split_regularized_wins_up_to if regularized else self.split_wins_up_to
+        return self.regularized_wins_up_to if regularized else self.wins_up_to
     # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training), or
     # for a cell torch has no kernel for, the reference loop; the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
