@@ -170,9 +170,23 @@ def split_pays(hidden: int) -> bool:
         return FORCE
     if hidden < SPLIT_HIDDEN_AT_LEAST or not two_cores():
         return False
+    running = _runnable_threads()
+    return running is None or running <= 2
+
+
+_loadavg: int | None = None  # an open descriptor of /proc/loadavg: re-read in place, a few microseconds
+
+
+def _runnable_threads() -> int | None:
+    """The machine's runnable threads now (``/proc/loadavg``'s fourth field), None where it cannot be read.
+
+    Opening the file anew took about 40 us, as much as gated's whole Python around a short call; ``pread``
+    on a descriptor kept open re-reads it for a fraction of that.
+    """
+    global _loadavg
     try:
-        with open("/proc/loadavg") as loadavg:
-            running = int(loadavg.read().split()[3].split("/")[0])
+        if _loadavg is None:
+            _loadavg = os.open("/proc/loadavg", os.O_RDONLY)
+        return int(os.pread(_loadavg, 128, 0).split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
-        return True
-    return running <= 2
+        return None

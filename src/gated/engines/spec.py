@@ -81,12 +81,14 @@ class Kernels:
 
     def bound(self, hidden: int, regularized: bool) -> tuple[int, int]:
         """The bounds (inference, training) that hold for a call on a layer of ``hidden`` units now."""
-        if self.splits:
+        alone = self.regularized_wins_up_to if regularized else self.wins_up_to
+        split = self.split_regularized_wins_up_to if regularized else self.split_wins_up_to
+        if self.splits and split != alone:  # the load is read only where the answer can differ
             from . import persistent_sync
 
             if persistent_sync.split_pays(hidden):
-                return self.split_regularized_wins_up_to if regularized else self.split_wins_up_to
-        return self.regularized_wins_up_to if regularized else self.wins_up_to
+                return split
+        return alone
     # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training), or
     # for a cell torch has no kernel for, the reference loop; the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
