@@ -40,19 +40,27 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 # Where torch's threads take over the products and the pass over time (see _threads).
-TORCH_PRODUCT_FROM = 2**29  # multiply-adds of one product: ~1 GFLOP, ~30 ms on one core here
+TORCH_PRODUCT_FROM = 2**20  # multiply-adds of one product: ~2 MFLOP, about 0.1 ms on one core here
 PARALLEL_SCAN_FROM = 2**18  # steps * batch * hidden: below this a pass is well under a millisecond
 
 
 def _threads(work: int, at_least: int) -> int:
     """How many threads a piece of ``work`` gets: torch's count (the user's say in how many cores
-    gated may use), but one when the work is too small to repay waking the others.
+    gated may use), but one when the work is too small to repay waking the others, or when other
+    processes keep the cores busy.
 
-    Measured on the shared 2-core machine: MinGRU training at T100 B1 I64 H128 took 43.6 ms
-    with torch's products (waking its OpenMP workers) and 1.4 ms on one thread; at T1000 B32
-    I128 H256 one thread of numba's BLAS and one of torch's tied (1.21 s and 1.25 s).
+    On the idle 2-core machine torch's products on both threads beat numba's BLAS on one at every
+    size measured, from T100 B1 I64 H128 (MinGRU training 1.12 ms against 1.28) to T100 B32 I128
+    H256 (23.4 ms against 34.3). On the same machine busy with other jobs (load 11-15), waking
+    torch's OpenMP workers turned 1.4 ms into 43.6 ms at the small shape; so, as the split LSTM
+    does (``persistent_sync.split_pays``), more than one thread only while the cores are free.
     """
-    return torch.get_num_threads() if work >= at_least else 1
+    threads = torch.get_num_threads()
+    if threads == 1 or work < at_least:
+        return 1
+    from .persistent_sync import cores_free
+
+    return threads if cores_free() else 1
 
 
 def _product(x: Tensor, w_ih: Tensor) -> Tensor:

@@ -141,16 +141,19 @@ def run_pair(kernel, args: tuple) -> None:
         raise error
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def two_cores() -> bool:
     """True when splitting a call over two threads can pay: two cores here, and torch allowed two threads.
 
     torch's thread count is the user's say in how many cores gated may use (torch.set_num_threads(1) means one).
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return cores >= 2 and torch.get_num_threads() >= 2
+    return _cores() >= 2 and torch.get_num_threads() >= 2
 
 
 SPLIT_HIDDEN_AT_LEAST = 32  # below, a step is too little work for a barrier
@@ -170,8 +173,18 @@ def split_pays(hidden: int) -> bool:
         return FORCE
     if hidden < SPLIT_HIDDEN_AT_LEAST or not two_cores():
         return False
+    return cores_free()
+
+
+def cores_free() -> bool:
+    """No more threads runnable on the machine now than its cores and one (or the load cannot be read).
+
+    The one spare is for this process's own: torch's OpenMP workers spin for a while after each
+    product and count as runnable; at a MinGRU's training step a quarter of the reads saw 3 on the
+    2-core machine with nothing else running. Busy machines read far more (11-15 on the build machine).
+    """
     running = _runnable_threads()
-    return running is None or running <= 2
+    return running is None or running <= _cores() + 1
 
 
 _loadavg: int | None = None  # an open descriptor of /proc/loadavg: re-read in place, a few microseconds
