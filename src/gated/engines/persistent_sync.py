@@ -166,8 +166,7 @@ def split_pays(hidden: int) -> bool:
 
     On a machine that other processes keep busy the partner thread would wait for a core at every
     barrier: a split kernel measured 2x slower than the single-threaded one at a load of 11 on 2 cores.
-    So it splits only while at most one other thread is runnable (``/proc/loadavg``'s fourth field,
-    read now, counts this one too).
+    So it splits only while the cores are free (:func:`cores_free`).
     """
     if FORCE is not None:
         return FORCE
