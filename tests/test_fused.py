@@ -116,3 +116,38 @@ def test_gradients_through_nan_match_torch(kind):
         assert torch.equal(got.isnan(), want.isnan())
         finite = ~want.isnan()
         torch.testing.assert_close(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def products_on_torch(monkeypatch):
+    """Every product over all steps on torch's threads (as large calls on a free machine run them),
+    and no two-thread LSTM kernel, so that the single-threaded kernels' torch path is what runs."""
+    from gated.engines import fused_cells, fused_min, persistent_sync
+
+    monkeypatch.setattr(fused_min, "TORCH_PRODUCT_FROM", 0)
+    monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)
+    monkeypatch.setattr(persistent_sync, "FORCE", False)
+    taken = []
+    original = fused_cells._on_torch_threads
+    monkeypatch.setattr(fused_cells, "_on_torch_threads", lambda work: taken.append(original(work)) or taken[-1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield taken
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("kind", [*KINDS, "peephole", "ln_lstm", "ln_gru"])
+def test_gradcheck_float64_with_products_on_torchs_threads(kind, products_on_torch):
+    extra = {"peephole": gated.PeepholeLSTM, "ln_lstm": gated.LayerNormLSTM, "ln_gru": gated.LayerNormGRU}
+    make = KINDS.get(kind) or (lambda **kw: extra[kind](I, H, **kw))
+    module = make(dtype=torch.float64, engine="fused")
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    names = [name for name, _ in module.named_parameters()]
+    weights = [(torch.rand_like(p) + 0.5 if "ln_weight" in name else torch.randn_like(p) * 0.5).requires_grad_()
+               for name, p in module.named_parameters()]
+
+    def f(x, *tensors):
+        return tuple(_flat(torch.func.functional_call(module, dict(zip(names, tensors)), (x,))))
+
+    assert torch.autograd.gradcheck(f, (x, *weights), eps=1e-6, atol=1e-6, fast_mode=True)
+    assert products_on_torch and all(products_on_torch)  # the products really went to torch

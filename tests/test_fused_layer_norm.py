@@ -101,6 +101,37 @@ def test_fused_equals_reference(kind, case):
         assert_close(got[name], want[name], name)
 
 
+@pytest.fixture
+def in_halves(monkeypatch):
+    """Every loop as two ranges of sequences on two threads, whatever the size and the machine's load."""
+    from gated.engines import fused_layer_norm, persistent_sync
+
+    monkeypatch.setattr(fused_layer_norm, "BATCH_SPLIT_FROM", 0)
+    monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("case", ["one-layer", "two-layer-bidirectional", "packed-two-layer-bidirectional"])
+@pytest.mark.parametrize("kind", list(CLASSES))
+def test_sequences_on_two_threads_equal_reference(kind, case, in_halves, monkeypatch):
+    from gated.engines import fused_layer_norm
+
+    calls = []
+    original = fused_layer_norm._ranges
+    monkeypatch.setattr(fused_layer_norm, "_ranges", lambda *a: calls.append(original(*a)) or calls[-1])
+    options, batch, lengths = CASES[case]
+    reference, fused = twins(kind, **options)
+    x, hx = torch.randn(T, batch, I), random_hx(reference, batch)
+    want = run_and_differentiate(reference, x, hx, lengths)
+    got = run_and_differentiate(fused, x, hx, lengths)
+    for name in want:
+        assert_close(got[name], want[name], name)
+    assert calls and all(len(ranges) == 2 for ranges in calls)  # forward and backward each ran in halves
+
+
 @pytest.mark.parametrize("kind", list(CLASSES))
 def test_float32_differences_are_float32_rounding(kind):
     # What the fused engine computes in float32 is no further from the float64 truth than

@@ -34,26 +34,73 @@ def _none(like: np.ndarray, dims: int = 1) -> np.ndarray:
     return np.empty((0,) * dims, dtype=like.dtype)
 
 
-def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> np.ndarray:
-    """xp = x W_ih^T + bias for all steps at once, (T, B, G)."""
+# -- the products over all steps -----------------------------------------------------------------
+# Small ones stay on this thread in numba's BLAS; large ones, while the cores are free, go to
+# torch's threads (the rule of ``fused_min._threads``, measured there), which at T100 B32 I128
+# H256 run them in about half the time.
+
+
+def _on_torch_threads(work: int) -> bool:
+    """Run a product of ``work`` multiply-adds on torch's threads?"""
+    from .fused_min import TORCH_PRODUCT_FROM, _threads
+
+    return _threads(work, TORCH_PRODUCT_FROM) > 1
+
+
+def _linear(x2: np.ndarray, w: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
+    """out = x2 @ w^T + bias (bias of size 0: none), all numpy (N, I), (G, I), (N, G)."""
     from . import kernels
 
+    if not _on_torch_threads(x2.shape[0] * x2.shape[1] * w.shape[0]):
+        kernels.linear(x2, w, bias, out)
+        return
+    result = torch.from_numpy(out)
+    torch.mm(torch.from_numpy(x2), torch.from_numpy(w).t(), out=result)
+    if bias.shape[0] > 0:
+        result += torch.from_numpy(bias)
+
+
+def _linear_backward(d_out: np.ndarray, x2: np.ndarray, w: np.ndarray, d_x: np.ndarray, d_w: np.ndarray,
+                     d_bias: np.ndarray) -> None:
+    """Gradients of :func:`_linear`: d_x = d_out @ w, d_w = d_out^T @ x2, d_bias = column sums (size 0: none)."""
+    from . import kernels
+
+    if not _on_torch_threads(d_out.shape[0] * d_out.shape[1] * x2.shape[1]):
+        kernels.linear_backward(d_out, x2, w, d_x, d_w, d_bias)
+        return
+    d = torch.from_numpy(d_out)
+    torch.mm(d, torch.from_numpy(w), out=torch.from_numpy(d_x))
+    torch.mm(d.t(), torch.from_numpy(x2), out=torch.from_numpy(d_w))
+    if d_bias.shape[0] > 0:
+        torch.sum(d, 0, out=torch.from_numpy(d_bias))
+
+
+def _matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a^T @ b: a weight gradient summed over all steps and sequences at once."""
+    from . import kernels
+
+    if not _on_torch_threads(a.shape[0] * a.shape[1] * b.shape[1]):
+        kernels.matmul_tn(a, b, out)
+        return
+    torch.mm(torch.from_numpy(a).t(), torch.from_numpy(b), out=torch.from_numpy(out))
+
+
+def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> np.ndarray:
+    """xp = x W_ih^T + bias for all steps at once, (T, B, G)."""
     steps, batch, inputs = x.shape
     x2 = _np(x).reshape(steps * batch, inputs)
     xp = np.empty((steps * batch, w_ih.size(0)), dtype=x2.dtype)
-    kernels.linear(x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), xp)
+    _linear(x2, _np(w_ih), _np(bias) if bias is not None else _none(x2), xp)
     return xp.reshape(steps, batch, -1)
 
 
 def _input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, bias: Tensor | None):
     """Gradients of the input projection: (d x, d W_ih, d bias)."""
-    from . import kernels
-
     steps, batch, inputs = x.shape
     d2 = d_xp.numpy().reshape(steps * batch, -1)
     d_x, d_w = _new(steps, batch, inputs, like=x), torch.empty_like(w_ih)
     d_b = torch.empty_like(bias) if bias is not None else None
-    kernels.linear_backward(
+    _linear_backward(
         d2, _np(x).reshape(steps * batch, inputs), _np(w_ih), d_x.numpy().reshape(steps * batch, inputs),
         d_w.numpy(), d_b.numpy() if d_b is not None else _none(d2),
     )
@@ -65,14 +112,12 @@ def _recurrent_weight_grad(d_pre: Tensor, h0: Tensor, out: Tensor, mask: Tensor 
 
     ``mask``: recurrent dropout's (B, P); W_hh then multiplied mask * h_(t-1).
     """
-    from . import kernels
-
     h_prev = torch.cat([h0.unsqueeze(0), out[:-1]])  # the h each step's W_hh multiplied
     if mask is not None:
         h_prev = h_prev * mask
     size = h_prev.size(-1)
     d_w = _new(d_pre.size(-1), size, like=out)
-    kernels.matmul_tn(d_pre.numpy().reshape(-1, d_pre.size(-1)), h_prev.numpy().reshape(-1, size), d_w.numpy())
+    _matmul_tn(d_pre.numpy().reshape(-1, d_pre.size(-1)), h_prev.numpy().reshape(-1, size), d_w.numpy())
     return d_w
 
 
@@ -213,7 +258,7 @@ class LSTMKernels(Kernels):
         d_whr = None
         if w.w_hr is not None:
             d_whr = _new(proj, hfull.size(-1), like=out)
-            kernels.matmul_tn(d_proj.numpy().reshape(-1, proj), hfull.numpy().reshape(-1, hfull.size(-1)), d_whr.numpy())
+            _matmul_tn(d_proj.numpy().reshape(-1, proj), hfull.numpy().reshape(-1, hfull.size(-1)), d_whr.numpy())
         return Gradients(d_x, LayerWeights(d_wih, d_whh, d_bias, None, d_whr), (dh0, dc0))
 
     def recorded(self, kind, saved):

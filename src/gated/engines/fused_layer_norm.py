@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fused_cells import _array, _bias, _new, _np, _recurrent_weight_grad
+from .fused_cells import _array, _bias, _linear, _linear_backward, _new, _np, _recurrent_weight_grad
 from .spec import Forward, Gradients, Kernels, LayerWeights
 
 
@@ -33,13 +33,13 @@ def _eps(dtype) -> np.generic:
 
 def _normed_input(x: Tensor, w_ih: Tensor, gain: Tensor, shift: np.ndarray):
     """The input's share for all steps: (a_hat (T*B, G), its 1/std (T*B,), xp = a_hat * gain + shift (T, B, G))."""
-    from . import kernels, kernels_layer_norm
+    from . import kernels_layer_norm
 
     steps, batch, inputs = x.shape
     x2 = _np(x).reshape(steps * batch, inputs)
     a_hat = _new(steps * batch, w_ih.size(0), like=x)
     rstd, xp = _new(steps * batch, like=x), np.empty(tuple(a_hat.shape), dtype=x2.dtype)
-    kernels.linear(x2, _np(w_ih), np.empty(0, x2.dtype), a_hat.numpy())
+    _linear(x2, _np(w_ih), np.empty(0, x2.dtype), a_hat.numpy())
     kernels_layer_norm.norm_rows(a_hat.numpy(), _np(gain), shift, _eps(x2.dtype), rstd.numpy(), xp)
     return a_hat, rstd, xp.reshape(steps, batch, -1)
 
@@ -50,7 +50,7 @@ def _normed_input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, gain: Tensor, a_h
 
     ``hnorm``: the LSTM's normalised hidden shares, whose norm's output gradient is also ``d_xp``.
     """
-    from . import kernels, kernels_layer_norm
+    from . import kernels_layer_norm
 
     steps, batch, inputs = x.shape
     d2 = d_xp.numpy().reshape(steps * batch, -1)
@@ -63,9 +63,32 @@ def _normed_input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, gain: Tensor, a_h
         d_gain_hh.numpy() if d_gain_hh is not None else np.empty(0, d2.dtype),
     )
     d_x, d_w = _new(steps, batch, inputs, like=x), torch.empty_like(w_ih)
-    kernels.linear_backward(d_a.numpy(), _np(x).reshape(steps * batch, inputs), _np(w_ih),
+    _linear_backward(d_a.numpy(), _np(x).reshape(steps * batch, inputs), _np(w_ih),
                             d_x.numpy().reshape(steps * batch, inputs), d_w.numpy(), np.empty(0, d2.dtype))
     return d_x, d_w, d_gain, d_shift, d_gain_hh
+
+
+# Sequences are independent: from this batch * hidden_size on, the loop runs as two ranges of
+# sequences on two threads at once (:func:`_ranges`), each with the whole W_hh.
+BATCH_SPLIT_FROM = 2048
+
+
+def _ranges(batch: int, hidden: int) -> list[tuple[int, int]]:
+    """(first, last) ranges of sequences for the threads a loop gets: the whole batch on one thread,
+    or halves where the work repays a second thread and the cores are free (``fused_min._threads``)."""
+    from .fused_min import _threads
+
+    threads = min(_threads(batch * hidden, BATCH_SPLIT_FROM), batch)
+    return [(batch * k // threads, batch * (k + 1) // threads) for k in range(threads)]
+
+
+def _run_ranges(kernel, args: tuple, ranges: list[tuple[int, int]]) -> None:
+    from .fused_min import _split_run
+
+    if len(ranges) == 1:
+        kernel(*args, *ranges[0])
+    else:
+        _split_run(kernel, args, ranges)
 
 
 def _sum(*parts: Tensor | None) -> np.ndarray:
@@ -91,11 +114,11 @@ class LayerNormLSTMKernels(Kernels):
         cells, cell_norm = _new(kept, batch, hidden, like=x), _new(kept, batch, hidden, like=x)
         stats = _new(kept, batch, 3, like=x)
         h0, c0 = start
-        kernels_layer_norm.lstm_forward(
+        _run_ranges(kernels_layer_norm.lstm_forward, (
             xp, _np(h0), _np(c0), _np(w.w_hh.t()), _np(e["ln_weight_hh"]), _np(e["ln_weight_c"]), _np(e["ln_bias_c"]),
             _eps(xp.dtype), lens, int(save), out.numpy(), gates.numpy(), cells.numpy(), cell_norm.numpy(),
             hnorm.numpy(), stats.numpy(), h_n.numpy(), c_n.numpy(),
-        )
+        ), _ranges(batch, hidden))
         return Forward(out, (h_n, c_n), (gates, cells, cell_norm, hnorm, stats, a_hat, rstd_x))
 
     def backward(self, x, w, start, out, saved, d_out, d_final, lens):
@@ -105,12 +128,14 @@ class LayerNormLSTMKernels(Kernels):
         gates, cells, cell_norm, hnorm, stats, a_hat, rstd_x = saved
         d_pre, d_hh = torch.empty_like(gates), torch.empty_like(gates)
         dh0, dc0 = torch.empty_like(h0), torch.empty_like(c0)
-        d_gain_c, d_bias_c = torch.empty_like(e["ln_weight_c"]), torch.empty_like(e["ln_bias_c"])
-        kernels_layer_norm.lstm_backward(
-            _np(d_out), _np(dh_n), _np(dc_n), gates.numpy(), cells.numpy(), cell_norm.numpy(), hnorm.numpy(),
-            stats.numpy(), _np(c0), _np(w.w_hh), _np(e["ln_weight_hh"]), _np(e["ln_weight_c"]), lens,
-            d_pre.numpy(), d_hh.numpy(), dh0.numpy(), dc0.numpy(), d_gain_c.numpy(), d_bias_c.numpy(),
-        )
+        ranges = _ranges(gates.size(1), cells.size(-1))
+        # LN_c's gain and bias gradients are sums over sequences: one pair per range, added after.
+        sums = torch.empty((len(ranges), 2, cells.size(-1)), dtype=gates.dtype)
+        args = (_np(d_out), _np(dh_n), _np(dc_n), gates.numpy(), cells.numpy(), cell_norm.numpy(), hnorm.numpy(),
+                stats.numpy(), _np(c0), _np(w.w_hh), _np(e["ln_weight_hh"]), _np(e["ln_weight_c"]), lens,
+                d_pre.numpy(), d_hh.numpy(), dh0.numpy(), dc0.numpy())
+        _run_ranges(_with_sums(kernels_layer_norm.lstm_backward), (args, sums.numpy()), list(enumerate(ranges)))
+        d_gain_c, d_bias_c = sums.sum(0)
         d_x, d_wih, d_gain_ih, d_shift, d_gain_hh = _normed_input_grads(
             d_pre, x, w.w_ih, e["ln_weight_ih"], a_hat, rstd_x, hnorm)
         d_whh = _recurrent_weight_grad(d_hh, h0, out)
@@ -156,11 +181,11 @@ class LayerNormGRUKernels(Kernels):
         out, h_n = _new(steps, batch, hidden, like=x), _new(batch, hidden, like=x)
         gates, hnorm = _new(kept, batch, three_h, like=x), _new(kept, batch, three_h, like=x)
         h_n_part, rstd_h = _new(kept, batch, hidden, like=x), _new(kept, batch, like=x)
-        kernels_layer_norm.gru_forward(
+        _run_ranges(kernels_layer_norm.gru_forward, (
             xp, _np(start[0]), _np(w.w_hh.t()), _np(w.extras["ln_weight_hh"]), _bias(w.b_hh, three_h, xp.dtype),
             _eps(xp.dtype), lens, int(save), out.numpy(), gates.numpy(), h_n_part.numpy(), hnorm.numpy(),
             rstd_h.numpy(), h_n.numpy(),
-        )
+        ), _ranges(batch, hidden))
         return Forward(out, (h_n,), (gates, h_n_part, hnorm, rstd_h, a_hat, rstd_x))
 
     def backward(self, x, w, start, out, saved, d_out, d_final, lens):
@@ -169,12 +194,13 @@ class LayerNormGRUKernels(Kernels):
         (h0,), (dh_n,), e = start, d_final, w.extras
         gates, h_n_part, hnorm, rstd_h, a_hat, rstd_x = saved
         d_xg, d_hh, dh0 = torch.empty_like(gates), torch.empty_like(gates), torch.empty_like(h0)
-        d_gain_hh, d_bhh = torch.empty_like(e["ln_weight_hh"]), torch.empty_like(e["ln_weight_hh"])
-        kernels_layer_norm.gru_backward(
-            _np(d_out), _np(dh_n), gates.numpy(), h_n_part.numpy(), hnorm.numpy(), rstd_h.numpy(), out.numpy(),
-            _np(h0), _np(w.w_hh), _np(e["ln_weight_hh"]), lens, d_xg.numpy(), d_hh.numpy(), dh0.numpy(),
-            d_gain_hh.numpy(), d_bhh.numpy(),
-        )
+        ranges = _ranges(gates.size(1), h0.size(-1))
+        # LN_h's gain and b_hh's gradients are sums over sequences: one pair per range, added after.
+        sums = torch.empty((len(ranges), 2, gates.size(-1)), dtype=gates.dtype)
+        args = (_np(d_out), _np(dh_n), gates.numpy(), h_n_part.numpy(), hnorm.numpy(), rstd_h.numpy(), out.numpy(),
+                _np(h0), _np(w.w_hh), _np(e["ln_weight_hh"]), lens, d_xg.numpy(), d_hh.numpy(), dh0.numpy())
+        _run_ranges(_with_sums(kernels_layer_norm.gru_backward), (args, sums.numpy()), list(enumerate(ranges)))
+        d_gain_hh, d_bhh = sums.sum(0)
         d_x, d_wih, d_gain_ih, d_bih, _ = _normed_input_grads(d_xg, x, w.w_ih, e["ln_weight_ih"], a_hat, rstd_x, None)
         d_whh = _recurrent_weight_grad(d_hh, h0, out)
         biases = (d_bih, d_bhh) if w.b_ih is not None else (None, None)
@@ -200,6 +226,15 @@ class LayerNormGRUKernels(Kernels):
             return h
 
         return step
+
+
+def _with_sums(backward):
+    """A backward kernel run for range k: its two sums over sequences go to ``sums[k]``."""
+
+    def run(args, sums, k, first_last):
+        backward(*args, sums[k, 0], sums[k, 1], *first_last)
+
+    return run
 
 
 LAYER_NORM_LSTM_KERNELS = LayerNormLSTMKernels()

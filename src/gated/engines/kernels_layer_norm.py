@@ -131,23 +131,26 @@ def norm_rows_backward(d_y, a_hat, rstd, gain, hnorm, d_a, d_gain, d_shift, d_ga
 
 @njit(**JIT)
 def lstm_forward(xp, h0, c0, whh_t, gain_hh, gain_c, bias_c, eps, lengths, save,
-                 out, gates, cells, cell_norm, hnorm, stats, h_n, c_n):
+                 out, gates, cells, cell_norm, hnorm, stats, h_n, c_n, first, last):
     """xp (T,B,4H): the input's share with every constant add folded in; whh_t (H,4H).
 
     Writes out (T,B,H); per step (T|1, B, ·): gates i,f,g,o activated, cells raw,
     cell_norm = LN_c(c) with gain and bias, hnorm = the normalised W_hh h, and
-    stats = (1/std of W_hh h, mean of c, 1/std of c); h_n, c_n.
+    stats = (1/std of W_hh h, mean of c, 1/std of c); h_n, c_n. Only sequences
+    first .. last - 1: each sequence's recurrence is its own, so two threads can
+    run two ranges at once (``fused_layer_norm``).
     """
-    steps, batch, four_h = xp.shape
+    steps, _, four_h = xp.shape
     hidden = four_h // 4
     inv_g, inv_h = np.full(1, 1.0 / four_h, xp.dtype)[0], np.full(1, 1.0 / hidden, xp.dtype)[0]
     one = np.ones(1, xp.dtype)[0]
-    h, c = h0.copy(), c0.copy()
-    hh = np.empty((batch, four_h), xp.dtype)  # W_hh h for this step
+    h, c = h0[first:last].copy(), c0[first:last].copy()
+    hh = np.empty((last - first, four_h), xp.dtype)  # W_hh h for this step
     for t in range(steps):
         s = t * save
         np.dot(h, whh_t, hh)
-        for b in range(batch):
+        for i in range(last - first):
+            b = first + i
             if t >= lengths[b]:  # this sequence has ended: keep its state, zero what it shows
                 out[t, b, :] = 0
                 gates[s, b, :] = 0
@@ -156,7 +159,7 @@ def lstm_forward(xp, h0, c0, whh_t, gain_hh, gain_c, bias_c, eps, lengths, save,
                 hnorm[s, b, :] = 0
                 stats[s, b, :] = 0
                 continue
-            row, nh, pre, x_g = hh[b], hnorm[s, b], gates[s, b], xp[t, b]
+            row, nh, pre, x_g = hh[i], hnorm[s, b], gates[s, b], xp[t, b]
             mean, rstd = _moments(row, inv_g, eps, one)  # LN_h over all four gates
             for k in range(four_h):
                 nh[k] = (row[k] - mean) * rstd
@@ -168,7 +171,7 @@ def lstm_forward(xp, h0, c0, whh_t, gain_hh, gain_c, bias_c, eps, lengths, save,
                 pre[k] = tanh(pre[k])
             for k in range(3 * hidden, four_h):  # output gate
                 pre[k] = sigmoid(pre[k])
-            c_b, h_b, cn = c[b], h[b], cell_norm[s, b]
+            c_b, h_b, cn = c[i], h[i], cell_norm[s, b]
             for j in range(hidden):  # the new cell state, carried raw
                 c_b[j] = pre[hidden + j] * c_b[j] + pre[j] * pre[2 * hidden + j]
             mean_c, rstd_c = _moments(c_b, inv_h, eps, one)  # LN_c: only what h reads is normalised
@@ -179,24 +182,25 @@ def lstm_forward(xp, h0, c0, whh_t, gain_hh, gain_c, bias_c, eps, lengths, save,
             cells[s, b, :] = c_b
             out[t, b, :] = h_b
             stats[s, b, 0], stats[s, b, 1], stats[s, b, 2] = rstd, mean_c, rstd_c
-    h_n[:] = h
-    c_n[:] = c
+    h_n[first:last] = h
+    c_n[first:last] = c
 
 
 @njit(**JIT)
 def lstm_backward(d_out, dh_n, dc_n, gates, cells, cell_norm, hnorm, stats, c0, whh, gain_hh, gain_c,
-                  lengths, d_pre, d_hh, dh0, dc0, d_gain_c, d_bias_c):
+                  lengths, d_pre, d_hh, dh0, dc0, d_gain_c, d_bias_c, first, last):
     """BPTT for :func:`lstm_forward` (run with save=True); whh (4H,H).
 
     Writes d_pre (T,B,4H): the gradient of the gates' pre-activations, which is that of
     xp and of the hidden share after its norm; d_hh (T,B,4H): that of W_hh h before its
-    norm (for d W_hh); dh0, dc0; d_gain_c and d_bias_c, summed over all steps.
+    norm (for d W_hh); dh0, dc0; d_gain_c and d_bias_c, summed over all steps. Only
+    sequences first .. last - 1, as forward; the two sums cover those sequences only.
     """
-    steps, batch, four_h = gates.shape
+    steps, _, four_h = gates.shape
     hidden = four_h // 4
     inv_g, inv_h = np.full(1, 1.0 / four_h, gates.dtype)[0], np.full(1, 1.0 / hidden, gates.dtype)[0]
     one = np.ones(1, gates.dtype)[0]
-    dh, dc = dh_n.copy(), dc_n.copy()  # the gradients reaching h_t and c_t from later steps
+    dh, dc = dh_n[first:last].copy(), dc_n[first:last].copy()  # the gradients reaching h_t and c_t from later steps
     dh_prev = np.empty_like(dh)
     g_c, c_hat, d_c = np.empty(hidden, gates.dtype), np.empty(hidden, gates.dtype), np.empty(hidden, gates.dtype)
     g_h = np.empty(four_h, gates.dtype)
@@ -204,13 +208,14 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cell_norm, hnorm, stats, c0, 
     d_bias_c[:] = 0
     for t in range(steps - 1, -1, -1):
         c_prev = cells[t - 1] if t > 0 else c0
-        for b in range(batch):
+        for i in range(last - first):
+            b = first + i
             dp = d_pre[t, b]
             if t >= lengths[b]:  # an ended sequence passes its gradients on unchanged
                 dp[:] = 0
                 d_hh[t, b, :] = 0
                 continue
-            g_b, cn, c_t, dh_b, dc_b = gates[t, b], cell_norm[t, b], cells[t, b], dh[b], dc[b]
+            g_b, cn, c_t, dh_b, dc_b = gates[t, b], cell_norm[t, b], cells[t, b], dh[i], dc[i]
             rstd_h, mean_c, rstd_c = stats[t, b, 0], stats[t, b, 1], stats[t, b, 2]
             for j in range(hidden):  # through h = o * tanh(LN_c(c)) to the output gate and LN_c's output
                 d_h = dh_b[j] + d_out[t, b, j]
@@ -232,12 +237,12 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cell_norm, hnorm, stats, c0, 
             for k in range(four_h):  # back through LN_h to W_hh h
                 g_h[k] = dp[k] * gain_hh[k]
             _norm_backward_row(g_h, hnorm[t, b], rstd_h, inv_g, d_hh[t, b])
-        np.dot(d_hh[t], whh, dh_prev)
-        for b in range(batch):
-            if t < lengths[b]:
-                dh[b] = dh_prev[b]
-    dh0[:] = dh
-    dc0[:] = dc
+        np.dot(d_hh[t, first:last], whh, dh_prev)
+        for i in range(last - first):
+            if t < lengths[first + i]:
+                dh[i] = dh_prev[i]
+    dh0[first:last] = dh
+    dc0[first:last] = dc
 
 
 @njit(**JIT)
@@ -275,23 +280,26 @@ def lstm_step(x, wih_t, whh_t, shift, gain_ih, gain_hh, gain_c, bias_c, eps, h, 
 
 
 @njit(**JIT)
-def gru_forward(xp, h0, whh_t, gain_hh, bhh, eps, lengths, save, out, gates, h_n_part, hnorm, rstd_h, h_n):
+def gru_forward(xp, h0, whh_t, gain_hh, bhh, eps, lengths, save, out, gates, h_n_part, hnorm, rstd_h, h_n, first,
+                last):
     """xp (T,B,3H): LN_x(W_ih x) + b_ih; whh_t (H,3H); bhh (3H,) (zeros without bias).
 
     Writes out (T,B,H); per step (T|1, B, ·): gates reset, update, candidate;
     h_n_part = LN_h(W_hh h)_n + b_hn, which the reset gate weighs; hnorm = the
-    normalised W_hh h and rstd_h (T|1, B) its 1/std; h_n.
+    normalised W_hh h and rstd_h (T|1, B) its 1/std; h_n. Only sequences first .. last - 1,
+    as :func:`lstm_forward`.
     """
-    steps, batch, three_h = xp.shape
+    steps, _, three_h = xp.shape
     hidden = three_h // 3
     inv_g = np.full(1, 1.0 / three_h, xp.dtype)[0]
     one = np.ones(1, xp.dtype)[0]
-    h = h0.copy()
-    hh = np.empty((batch, three_h), xp.dtype)
+    h = h0[first:last].copy()
+    hh = np.empty((last - first, three_h), xp.dtype)
     for t in range(steps):
         s = t * save
         np.dot(h, whh_t, hh)
-        for b in range(batch):
+        for i in range(last - first):
+            b = first + i
             if t >= lengths[b]:
                 out[t, b, :] = 0
                 gates[s, b, :] = 0
@@ -299,7 +307,7 @@ def gru_forward(xp, h0, whh_t, gain_hh, bhh, eps, lengths, save, out, gates, h_n
                 hnorm[s, b, :] = 0
                 rstd_h[s, b] = 0
                 continue
-            row, nh, x_g, g_b, h_b = hh[b], hnorm[s, b], xp[t, b], gates[s, b], h[b]
+            row, nh, x_g, g_b, h_b = hh[i], hnorm[s, b], xp[t, b], gates[s, b], h[i]
             mean, rstd = _moments(row, inv_g, eps, one)  # LN_h over all three gates, gain only
             for k in range(three_h):
                 nh[k] = (row[k] - mean) * rstd
@@ -315,35 +323,36 @@ def gru_forward(xp, h0, whh_t, gain_hh, bhh, eps, lengths, save, out, gates, h_n
             h_n_part[s, b, :] = row[2 * hidden :]
             rstd_h[s, b] = rstd
             out[t, b, :] = h_b
-    h_n[:] = h
+    h_n[first:last] = h
 
 
 @njit(**JIT)
 def gru_backward(d_out, dh_n, gates, h_n_part, hnorm, rstd_h, out, h0, whh, gain_hh, lengths,
-                 d_xg, d_hh, dh0, d_gain_hh, d_bhh):
+                 d_xg, d_hh, dh0, d_gain_hh, d_bhh, first, last):
     """BPTT for :func:`gru_forward`; whh (3H,H).
 
     Writes d_xg (T,B,3H) = d xp; d_hh (T,B,3H) = d(W_hh h) before its norm (for d W_hh);
-    dh0; d_gain_hh and d_bhh summed over all steps.
+    dh0; d_gain_hh and d_bhh summed over all steps. Only sequences first .. last - 1, as forward.
     """
-    steps, batch, three_h = gates.shape
+    steps, _, three_h = gates.shape
     hidden = three_h // 3
     inv_g = np.full(1, 1.0 / three_h, gates.dtype)[0]
     one = np.ones(1, gates.dtype)[0]
-    dh = dh_n.copy()
+    dh = dh_n[first:last].copy()
     dh_prev = np.empty_like(dh)
     d_hg = np.empty(three_h, gates.dtype)  # d of the hidden share LN_h(W_hh h) + b_hh
     d_gain_hh[:] = 0
     d_bhh[:] = 0
     for t in range(steps - 1, -1, -1):
         h_prev = out[t - 1] if t > 0 else h0
-        for b in range(batch):
+        for i in range(last - first):
+            b = first + i
             dx = d_xg[t, b]
             if t >= lengths[b]:
                 dx[:] = 0
                 d_hh[t, b, :] = 0
                 continue
-            g_b, dh_b, nh = gates[t, b], dh[b], hnorm[t, b]
+            g_b, dh_b, nh = gates[t, b], dh[i], hnorm[t, b]
             for j in range(hidden):
                 reset, update, candidate = g_b[j], g_b[hidden + j], g_b[2 * hidden + j]
                 d_h = dh_b[j] + d_out[t, b, j]
@@ -358,9 +367,9 @@ def gru_backward(d_out, dh_n, gates, h_n_part, hnorm, rstd_h, out, h0, whh, gain
                 d_bhh[k] += d_hg[k]
                 d_hg[k] *= gain_hh[k]
             _norm_backward_row(d_hg, nh, rstd_h[t, b], inv_g, d_hh[t, b])
-        np.dot(d_hh[t], whh, dh_prev)
+        np.dot(d_hh[t, first:last], whh, dh_prev)
         dh += dh_prev  # zero rows for ended sequences, whose dh passes on unchanged
-    dh0[:] = dh
+    dh0[first:last] = dh
 
 
 @njit(**JIT)
