@@ -151,3 +151,48 @@ def test_gradcheck_float64_with_products_on_torchs_threads(kind, products_on_tor
 
     assert torch.autograd.gradcheck(f, (x, *weights), eps=1e-6, atol=1e-6, fast_mode=True)
     assert products_on_torch and all(products_on_torch)  # the products really went to torch
+
+
+GRU_SETTINGS = {
+    "plain": {},
+    "recurrent dropout": {"recurrent_dropout": 0.3},
+    "zoneout": {"zoneout": 0.2},
+    "both": {"recurrent_dropout": 0.25, "zoneout": 0.3},
+}
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["full", "packed"])
+@pytest.mark.parametrize("setting", list(GRU_SETTINGS))
+def test_gru_sequences_on_two_threads_equal_reference(setting, packed, monkeypatch):
+    """The GRU's loop in two ranges of sequences, one per thread: under one seed the reference engine
+    draws the same masks, so outputs, states and every gradient agree (1e-5)."""
+    from gated.engines import fused_cells, persistent_sync
+
+    monkeypatch.setattr(fused_cells, "BATCH_SPLIT_FROM", 0)
+    monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)
+    calls = []
+    original = fused_cells._ranges
+    monkeypatch.setattr(fused_cells, "_ranges", lambda *a: calls.append(original(*a)) or calls[-1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        options = GRU_SETTINGS[setting]
+        reference = gated.GRU(I, H, num_layers=2, bidirectional=True, engine="reference", **options)
+        fused = gated.GRU(I, H, num_layers=2, bidirectional=True, engine="fused", **options)
+        fused.load_state_dict(reference.state_dict())
+        x, hx = torch.randn(6, 5, I), torch.randn(4, 5, H)
+        results = []
+        for module in (reference, fused):
+            xs, h0 = x.clone().requires_grad_(), hx.clone().requires_grad_()
+            inp = pack(xs, [6, 2, 5, 1, 4], batch_first=False) if packed else xs
+            torch.manual_seed(1)
+            out, h_n = module(inp, h0)
+            values = _flat(out) + [h_n]
+            sum((v * torch.linspace(-1, 1, v.numel()).view_as(v)).sum() for v in values).backward()
+            results.append([*values, xs.grad, h0.grad, *(p.grad for p in module.parameters())])
+    finally:
+        torch.set_num_threads(threads)
+    for want, got in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert calls and all(len(ranges) == 2 for ranges in calls)

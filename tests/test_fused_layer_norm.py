@@ -104,9 +104,9 @@ def test_fused_equals_reference(kind, case):
 @pytest.fixture
 def in_halves(monkeypatch):
     """Every loop as two ranges of sequences on two threads, whatever the size and the machine's load."""
-    from gated.engines import fused_layer_norm, persistent_sync
+    from gated.engines import fused_cells, persistent_sync
 
-    monkeypatch.setattr(fused_layer_norm, "BATCH_SPLIT_FROM", 0)
+    monkeypatch.setattr(fused_cells, "BATCH_SPLIT_FROM", 0)
     monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -85,6 +85,30 @@ def _matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     torch.mm(torch.from_numpy(a).t(), torch.from_numpy(b), out=torch.from_numpy(out))
 
 
+# Sequences are independent: from this batch * hidden_size on, a loop that takes a range of
+# sequences runs as two ranges on two threads at once (:func:`_ranges`), each with the whole W_hh.
+BATCH_SPLIT_FROM = 2048
+
+
+def _ranges(batch: int, hidden: int) -> list[tuple[int, int]]:
+    """(first, last) ranges of sequences for the threads a loop gets: the whole batch on one thread,
+    or halves where the work repays a second thread and the cores are free (``fused_min._threads``)."""
+    from .fused_min import _threads
+
+    threads = min(_threads(batch * hidden, BATCH_SPLIT_FROM), batch)
+    return [(batch * k // threads, batch * (k + 1) // threads) for k in range(threads)]
+
+
+def _run_ranges(kernel, args: tuple, ranges: list) -> None:
+    """``kernel(*args, *r)`` for each r of ``ranges``, at once on as many threads."""
+    from .fused_min import _split_run
+
+    if len(ranges) == 1:
+        kernel(*args, *ranges[0])
+    else:
+        _split_run(kernel, args, ranges)
+
+
 def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> np.ndarray:
     """xp = x W_ih^T + bias for all steps at once, (T, B, G)."""
     steps, batch, inputs = x.shape
@@ -293,10 +317,10 @@ def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool, masks=()):
     out, h_n = _new(steps, batch, hidden, like=x), _new(batch, hidden, like=x)
     gates, h_n_part = _new(kept, batch, three_h, like=x), _new(kept, batch, hidden, like=x)
     bhh = _np(b_hh) if b_hh is not None else np.zeros(three_h, dtype=xp.dtype)
-    kernels.gru_forward(
+    _run_ranges(kernels.gru_forward, (
         xp, _np(h0), _np(w_hh.t()), bhh, *_mask_arrays(masks, 1, xp), lens, int(save),
         out.numpy(), gates.numpy(), h_n_part.numpy(), h_n.numpy(),
-    )
+    ), _ranges(batch, hidden))
     return out, h_n, gates, h_n_part
 
 
@@ -315,10 +339,10 @@ class GRUKernels(Kernels):
 
         (h0,), (dh_n,), (gates, h_n_part) = start, d_final, saved
         d_xg, d_hg, dh0 = torch.empty_like(gates), torch.empty_like(gates), torch.empty_like(h0)
-        kernels.gru_backward(
+        _run_ranges(kernels.gru_backward, (
             _np(d_out), _np(dh_n), gates.numpy(), h_n_part.numpy(), out.numpy(), _np(h0), _np(w.w_hh),
             *_mask_arrays(masks, 1, gates.numpy()), lens, d_xg.numpy(), d_hg.numpy(), dh0.numpy(),
-        )
+        ), _ranges(gates.size(1), h0.size(-1)))
         d_x, d_wih, d_bih = _input_grads(d_xg, x, w.w_ih, w.b_ih)
         d_whh = _recurrent_weight_grad(d_hg, h0, out, masks[0] if masks else None)
         d_bhh = d_hg.sum((0, 1)) if w.b_hh is not None else None

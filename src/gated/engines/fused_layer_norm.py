@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fused_cells import _array, _bias, _linear, _linear_backward, _new, _np, _recurrent_weight_grad
+from .fused_cells import (_array, _bias, _linear, _linear_backward, _new, _np, _ranges, _recurrent_weight_grad,
+                          _run_ranges)
 from .spec import Forward, Gradients, Kernels, LayerWeights
 
 
@@ -66,29 +67,6 @@ def _normed_input_grads(d_xp: Tensor, x: Tensor, w_ih: Tensor, gain: Tensor, a_h
     _linear_backward(d_a.numpy(), _np(x).reshape(steps * batch, inputs), _np(w_ih),
                             d_x.numpy().reshape(steps * batch, inputs), d_w.numpy(), np.empty(0, d2.dtype))
     return d_x, d_w, d_gain, d_shift, d_gain_hh
-
-
-# Sequences are independent: from this batch * hidden_size on, the loop runs as two ranges of
-# sequences on two threads at once (:func:`_ranges`), each with the whole W_hh.
-BATCH_SPLIT_FROM = 2048
-
-
-def _ranges(batch: int, hidden: int) -> list[tuple[int, int]]:
-    """(first, last) ranges of sequences for the threads a loop gets: the whole batch on one thread,
-    or halves where the work repays a second thread and the cores are free (``fused_min._threads``)."""
-    from .fused_min import _threads
-
-    threads = min(_threads(batch * hidden, BATCH_SPLIT_FROM), batch)
-    return [(batch * k // threads, batch * (k + 1) // threads) for k in range(threads)]
-
-
-def _run_ranges(kernel, args: tuple, ranges: list[tuple[int, int]]) -> None:
-    from .fused_min import _split_run
-
-    if len(ranges) == 1:
-        kernel(*args, *ranges[0])
-    else:
-        _split_run(kernel, args, ranges)
 
 
 def _sum(*parts: Tensor | None) -> np.ndarray:

@@ -288,34 +288,37 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
 
 
 @njit(**JIT)
-def gru_forward(xp, h0, whh_t, bhh, rmask, zone_h, lengths, save, out, gates, h_n_part, h_n):
+def gru_forward(xp, h0, whh_t, bhh, rmask, zone_h, lengths, save, out, gates, h_n_part, h_n, first, last):
     """xp (T,B,3H) with b_ih only; whh_t (H,3H); bhh (3H,) (zeros without bias); rmask (B,H), zone_h (T,B,H)
     or size 0. W_hh reads rmask * h; the interpolation z * h_prev reads h itself.
 
     Writes out (T,B,H), gates (T|1,B,3H) reset, update, candidate, and
-    h_n_part (T|1,B,H) = W_hn h + b_hn, which backward needs for the reset gate.
+    h_n_part (T|1,B,H) = W_hn h + b_hn, which backward needs for the reset gate. Only
+    sequences first .. last - 1: each sequence's recurrence is its own, so two threads can run
+    two ranges at once (``fused_cells._ranges``).
     """
-    steps, batch, three_h = xp.shape
+    steps, _, three_h = xp.shape
     hidden = three_h // 3
     one = np.ones(1, xp.dtype)[0]
     drop, zone_hidden = rmask.shape[0] > 0, zone_h.shape[0] > 0
-    h = h0.copy()
-    hh = np.empty((batch, three_h), xp.dtype)
+    h = h0[first:last].copy()
+    hh = np.empty((last - first, three_h), xp.dtype)
     dropped = np.empty_like(h)
     for t in range(steps):
         s = t * save
         if drop:
-            _masked(h, rmask, dropped)
+            _masked(h, rmask[first:last], dropped)
             np.dot(dropped, whh_t, hh)
         else:
             np.dot(h, whh_t, hh)
-        for b in range(batch):
+        for i in range(last - first):
+            b = first + i
             if t >= lengths[b]:
                 out[t, b, :] = 0
                 gates[s, b, :] = 0
                 h_n_part[s, b, :] = 0
                 continue
-            x_g, h_g, g_b, h_b = xp[t, b], hh[b], gates[s, b], h[b]
+            x_g, h_g, g_b, h_b = xp[t, b], hh[i], gates[s, b], h[i]
             for j in range(hidden):
                 # reset: how much of the past the candidate sees; update: how much of it to keep
                 reset = sigmoid(x_g[j] + h_g[j] + bhh[j])
@@ -329,32 +332,37 @@ def gru_forward(xp, h0, whh_t, bhh, rmask, zone_h, lengths, save, out, gates, h_
                 h_n_part[s, b, j] = w_hn_h
             _copy(out[t, b], h_b)
         if zone_hidden:
-            _zone_outputs(zone_h[t], out[t - 1] if t > 0 else h0, h, out[t], lengths, t, one)
-    _copy_rows(h_n, h)
+            previous = out[t - 1] if t > 0 else h0
+            _zone_outputs(zone_h[t, first:last], previous[first:last], h, out[t, first:last], lengths[first:last], t,
+                          one)
+    _copy_rows(h_n[first:last], h)
 
 
 @njit(**JIT)
-def gru_backward(d_out, dh_n, gates, h_n_part, out, h0, whh, rmask, zone_h, lengths, d_xg, d_hg, dh0):
-    """BPTT for :func:`gru_forward`. Writes d_xg (T,B,3H) = d xp, d_hg (T,B,3H) = d(W_hh h + b_hh), dh0."""
-    steps, batch, three_h = gates.shape
+def gru_backward(d_out, dh_n, gates, h_n_part, out, h0, whh, rmask, zone_h, lengths, d_xg, d_hg, dh0, first,
+                 last):
+    """BPTT for :func:`gru_forward`. Writes d_xg (T,B,3H) = d xp, d_hg (T,B,3H) = d(W_hh h + b_hh), dh0;
+    sequences first .. last - 1 only, as forward."""
+    steps, _, three_h = gates.shape
     hidden = three_h // 3
     one = np.ones(1, gates.dtype)[0]
     drop, zone_hidden = rmask.shape[0] > 0, zone_h.shape[0] > 0
-    dh = dh_n.copy()
+    dh = dh_n[first:last].copy()
     dh_prev = np.empty_like(dh)
     dh_kept = np.empty_like(dh)
     d_step = np.zeros_like(d_out) if zone_hidden else d_out  # zoneout folds d_out into dh first
     for t in range(steps - 1, -1, -1):
         h_prev = out[t - 1] if t > 0 else h0
         if zone_hidden:
-            _split_outputs(zone_h[t], d_out[t], dh, dh_kept, lengths, t, one)
-        for b in range(batch):
+            _split_outputs(zone_h[t, first:last], d_out[t, first:last], dh, dh_kept, lengths[first:last], t, one)
+        for i in range(last - first):
+            b = first + i
             dx, dhg = d_xg[t, b], d_hg[t, b]
             if t >= lengths[b]:
                 dx[:] = 0
                 dhg[:] = 0
                 continue
-            g_b, dh_b = gates[t, b], dh[b]
+            g_b, dh_b = gates[t, b], dh[i]
             for j in range(hidden):
                 reset, update, candidate = g_b[j], g_b[hidden + j], g_b[2 * hidden + j]
                 d_h = dh_b[j] + d_step[t, b, j]
@@ -369,11 +377,11 @@ def gru_backward(d_out, dh_n, gates, h_n_part, out, h0, whh, rmask, zone_h, leng
                 dhg[hidden + j] = d_update
                 dhg[2 * hidden + j] = d_candidate * reset
                 dh_b[j] = d_h * update  # the direct path h_prev -> h through the update gate
-        np.dot(d_hg[t], whh, dh_prev)
+        np.dot(d_hg[t, first:last], whh, dh_prev)
         if drop or zone_hidden:
-            _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone_hidden, dh_prev)
+            _pass_back(dh_prev, rmask[first:last], dh_kept, lengths[first:last], t, drop, zone_hidden, dh_prev)
         _add_rows(dh, dh_prev)  # zero rows for ended sequences, whose dh passes on unchanged
-    _copy_rows(dh0, dh)
+    _copy_rows(dh0[first:last], dh)
 
 
 # -- RNN -------------------------------------------------------------------------------------
