@@ -73,12 +73,15 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 #   LSTM H64   B1: 0.86|0.89  B4: 0.63|0.71  B8: 0.70|0.71  B16: 0.73|0.43  B32: 0.78|0.40
 #   LSTM H128  B1: 0.93|0.88  B4: 0.47|0.53  B8: 0.58|0.37  B16: 0.69|0.46  B32: 0.87|0.49
 #   LSTM H256  B1: 0.83|0.89  B4: 0.50|0.34  B8: 0.53|0.50  B16: 0.66|0.63  B32: 0.80|0.74
-#   GRU  H64   B1: 4.57|11.1  B4: 2.19|5.19  B8: 1.65|3.84  B16: 1.20|2.67  B32: 0.89|1.78
-#   GRU  H128  B1: 3.69|7.93  B4: 1.13|2.29  B8: 0.91|1.74  B16: 0.74|1.26  B32: 0.66|0.97
-#   GRU  H256  B1: 1.99|3.96  B4: 0.70|1.10  B8: 0.60|0.89  B16: 0.57|0.74  B32: 0.54|0.63
-#   RNN  H64   B1: 2.22|5.10  B4: 1.96|3.97  B8: 1.71|3.43  B16: 1.59|2.60  B32: 1.29|1.93
-#   RNN  H128  B1: 2.21|4.65  B4: 1.22|2.33  B8: 1.03|1.93  B16: 0.99|1.39  B32: 0.87|1.08
-#   RNN  H256  B1: 1.71|3.54  B4: 0.79|1.19  B8: 0.70|0.95  B16: 0.68|0.79  B32: 0.66|0.67
+#   GRU  H64   B1: 4.12|10.5  B4: 2.37|5.40  B8: 2.03|4.39  B16: 1.70|3.35  B32: 1.33|2.18
+#   GRU  H128  B1: 3.17|6.95  B4: 1.26|2.45  B8: 1.13|2.08  B16: 1.02|1.50  B32: 0.84|1.20
+#   GRU  H256  B1: 2.05|4.59  B4: 0.76|1.27  B8: 0.69|0.98  B16: 0.72|0.98  B32: 0.71|0.85
+#   RNN  H64   B1: 2.15|4.98  B4: 2.08|4.30  B8: 1.76|3.20  B16: 1.49|2.60  B32: 1.29|2.22
+#   RNN  H128  B1: 2.16|4.50  B4: 1.17|2.24  B8: 1.08|1.94  B16: 0.98|1.54  B32: 0.96|1.29
+#   RNN  H256  B1: 1.63|3.45  B4: 0.80|1.26  B8: 0.70|1.10  B16: 0.71|0.98  B32: 0.74|0.87
+#
+# (GRU and RNN measured after the fused kernels' products over all steps moved to torch's threads
+# on a free machine, ``fused_cells._linear``; the LSTM rows before.)
 #
 # torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
 # the gate math) does not beat at any size, also with the LSTM split over two threads (below;

@@ -86,8 +86,11 @@ def _matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 
 
 # Sequences are independent: from this batch * hidden_size on, a loop that takes a range of
-# sequences runs as two ranges on two threads at once (:func:`_ranges`), each with the whole W_hh.
-BATCH_SPLIT_FROM = 2048
+# sequences (GRU, layer-norm LSTM and GRU) runs as two ranges on two threads at once (:func:`_ranges`),
+# each with the whole W_hh. Measured against one thread (T50-200, I=H/2, forward | forward+backward):
+# GRU B32 H256 76.6 -> 58.4 ms | 175 -> 172, B64 H512 1018 -> 620 | 2177 -> 1537; LN-LSTM B32 H256
+# 115 -> 84 | 276 -> 226. Below it the halves lost (GRU B16 H256: 18.0 -> 21.6 | 43.0 -> 50.7).
+BATCH_SPLIT_FROM = 8192
 
 
 def _ranges(batch: int, hidden: int) -> list[tuple[int, int]]:
@@ -383,7 +386,7 @@ def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool, masks=()):
 
 
 class RNNKernels(Kernels):
-    wins_up_to = (512, 1024)  # tanh and relu measured alike
+    wins_up_to = (512, 2048)  # tanh and relu measured alike
     regularizes = True
     regularized_wins_up_to = (8192, 4096)
 
