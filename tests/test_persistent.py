@@ -29,6 +29,23 @@ def _run(module, x, hx, lengths):
     return pad_packed_sequence(out, total_length=x.size(0))[0], state
 
 
+def _outputs_and_gradients(module, x, hx, lengths, seed=None) -> list:
+    """Everything a training step sees: outputs, final states, the gradients of x, hx and every weight.
+    ``seed``: set just before the call, so that two engines draw the same masks."""
+    xs = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in hx)
+    if seed is not None:
+        torch.manual_seed(seed)
+    out, (h, c) = _run(module, xs, state, lengths)
+    (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+    return [out, h, c, xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())]
+
+
+def _assert_all_close(got: list, want: list) -> None:
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
 CASES = {  # (T, B, I, H, layers, bidirectional, lengths)
     "one sequence": (12, 1, 5, 8, 1, False, None),
     "odd hidden": (6, 2, 3, 7, 1, False, None),
@@ -47,16 +64,7 @@ def test_split_equals_torch(split, case):
     rows = layers * (2 if bidirectional else 1)
     x = torch.randn(steps, batch, inputs)
     hx = (torch.randn(rows, batch, hidden), torch.randn(rows, batch, hidden))
-    results = []
-    for module in (theirs, ours):
-        xs = x.clone().requires_grad_()
-        state = tuple(s.clone().requires_grad_() for s in hx)
-        out, (h, c) = _run(module, xs, state, lengths)
-        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
-        grads = [xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())]
-        results.append([out, h, c, *grads])
-    for want, got in zip(*results):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    _assert_all_close(_outputs_and_gradients(ours, x, hx, lengths), _outputs_and_gradients(theirs, x, hx, lengths))
 
 
 def test_split_runs_the_split_kernels(split, monkeypatch):
@@ -106,16 +114,8 @@ def test_split_regularized_equals_reference(split, case, packed):
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(7, 4, 4)
     hx = (torch.randn(4, 4, 9), torch.randn(4, 4, 9))
-    results = []
-    for module in (reference, fused):
-        xs = x.clone().requires_grad_()
-        state = tuple(s.clone().requires_grad_() for s in hx)
-        torch.manual_seed(1)
-        out, (h, c) = _run(module, xs, state, lengths)
-        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
-        results.append([out, h, c, xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())])
-    for want, got in zip(*results):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    want = _outputs_and_gradients(reference, x, hx, lengths, seed=1)
+    _assert_all_close(_outputs_and_gradients(fused, x, hx, lengths, seed=1), want)
 
 
 def test_split_regularized_gradcheck_float64(split):
@@ -151,15 +151,7 @@ def test_split_peephole_lstm_equals_reference(split, packed, monkeypatch):
     fused.load_state_dict(reference.state_dict())
     x = torch.randn(6, 4, 4)
     hx = (torch.randn(4, 4, 9), torch.randn(4, 4, 9))
-    results = []
-    for module in (reference, fused):
-        xs = x.clone().requires_grad_()
-        state = tuple(s.clone().requires_grad_() for s in hx)
-        out, (h, c) = _run(module, xs, state, lengths)
-        (out.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
-        results.append([out, h, c, xs.grad, *(s.grad for s in state), *(p.grad for p in module.parameters())])
-    for want, got in zip(*results):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    _assert_all_close(_outputs_and_gradients(fused, x, hx, lengths), _outputs_and_gradients(reference, x, hx, lengths))
     assert persistent_lstm.lstm_backward_part in calls
 
 
