@@ -122,9 +122,9 @@ def test_gradients_through_nan_match_torch(kind):
 def products_on_torch(monkeypatch):
     """Every product over all steps on torch's threads (as large calls on a free machine run them),
     and no two-thread LSTM kernel, so that the single-threaded kernels' torch path is what runs."""
-    from gated.engines import fused_cells, fused_min, persistent_sync
+    from gated.engines import fused_cells, persistent_sync, threads
 
-    monkeypatch.setattr(fused_min, "TORCH_PRODUCT_FROM", 0)
+    monkeypatch.setattr(threads, "PRODUCT_FROM", 0)
     monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)
     monkeypatch.setattr(persistent_sync, "FORCE", False)
     taken = []

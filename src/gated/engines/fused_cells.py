@@ -36,15 +36,15 @@ def _none(like: np.ndarray, dims: int = 1) -> np.ndarray:
 
 # -- the products over all steps -----------------------------------------------------------------
 # Small ones stay on this thread in numba's BLAS; large ones, while the cores are free, go to
-# torch's threads (the rule of ``fused_min._threads``, measured there), which at T100 B32 I128
+# torch's threads (the rule of ``threads.threads``, measured there), which at T100 B32 I128
 # H256 run them in about half the time.
 
 
 def _on_torch_threads(work: int) -> bool:
     """Run a product of ``work`` multiply-adds on torch's threads?"""
-    from .fused_min import TORCH_PRODUCT_FROM, _threads
+    from . import threads
 
-    return _threads(work, TORCH_PRODUCT_FROM) > 1
+    return threads.threads(work, threads.PRODUCT_FROM) > 1
 
 
 def _linear(x2: np.ndarray, w: np.ndarray, bias: np.ndarray, out: np.ndarray) -> None:
@@ -95,21 +95,21 @@ BATCH_SPLIT_FROM = 8192
 
 def _ranges(batch: int, hidden: int) -> list[tuple[int, int]]:
     """(first, last) ranges of sequences for the threads a loop gets: the whole batch on one thread,
-    or halves where the work repays a second thread and the cores are free (``fused_min._threads``)."""
-    from .fused_min import _threads
+    or halves where the work repays a second thread and the cores are free (``threads.threads``)."""
+    from .threads import threads as granted
 
-    threads = min(_threads(batch * hidden, BATCH_SPLIT_FROM), batch)
+    threads = min(granted(batch * hidden, BATCH_SPLIT_FROM), batch)
     return [(batch * k // threads, batch * (k + 1) // threads) for k in range(threads)]
 
 
 def _run_ranges(kernel, args: tuple, ranges: list) -> None:
     """``kernel(*args, *r)`` for each r of ``ranges``, at once on as many threads."""
-    from .fused_min import _split_run
+    from .threads import split_run
 
     if len(ranges) == 1:
         kernel(*args, *ranges[0])
     else:
-        _split_run(kernel, args, ranges)
+        split_run(kernel, args, ranges)
 
 
 def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> np.ndarray:

@@ -15,7 +15,7 @@ and direction is two matrix products around one cheap pass over time:
 
 Large products run on torch's threads (torch.mm), and the passes split the sequences
 (or, for fewer sequences than threads, the units) among as many threads: the
-recurrence couples neither. Small calls stay on the calling thread (:func:`_threads`).
+recurrence couples neither. Small calls stay on the calling thread (``threads.threads``).
 
 The reference engine keeps the parallel scan (``scan.py``): it is the definition the
 tests compare with, and the path off the CPU. The stack of layers, directions and
@@ -24,13 +24,11 @@ packing is the fused engine's (``fused.py``), as for every kind.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 from torch import Tensor
 
+from . import threads
 from .spec import Forward, Gradients, Kernels, LayerWeights
 
 
@@ -39,28 +37,9 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-# Where torch's threads take over the products and the pass over time (see _threads).
-TORCH_PRODUCT_FROM = 2**20  # multiply-adds of one product: ~2 MFLOP, about 0.1 ms on one core here
+# Where torch's threads take over the products and the pass over time (see ``threads.threads``).
+TORCH_PRODUCT_FROM = threads.PRODUCT_FROM  # multiply-adds of one product
 PARALLEL_SCAN_FROM = 2**18  # steps * batch * hidden: below this a pass is well under a millisecond
-
-
-def _threads(work: int, at_least: int) -> int:
-    """How many threads a piece of ``work`` gets: torch's count (the user's say in how many cores
-    gated may use), but one when the work is too small to repay waking the others, or when other
-    processes keep the cores busy.
-
-    On the idle 2-core machine torch's products on both threads beat numba's BLAS on one at every
-    size measured, from T100 B1 I64 H128 (MinGRU training 1.12 ms against 1.28) to T100 B32 I128
-    H256 (23.4 ms against 34.3). On the same machine busy with other jobs (load 11-15), waking
-    torch's OpenMP workers turned 1.4 ms into 43.6 ms at the small shape; so, as the split LSTM
-    does (``persistent_sync.split_pays``), more than one thread only while the cores are free.
-    """
-    threads = torch.get_num_threads()
-    if threads == 1 or work < at_least:
-        return 1
-    from .persistent_sync import cores_free
-
-    return threads if cores_free() else 1
 
 
 def _product(x: Tensor, w_ih: Tensor) -> Tensor:
@@ -76,7 +55,7 @@ def _product(x: Tensor, w_ih: Tensor) -> Tensor:
     steps, batch, inputs = x.shape
     rows = w_ih.size(0)
     x2 = x.detach().reshape(steps * batch, inputs)
-    if _threads(steps * batch * inputs * rows, TORCH_PRODUCT_FROM) > 1:
+    if threads.threads(steps * batch * inputs * rows, TORCH_PRODUCT_FROM) > 1:
         return torch.mm(x2, w_ih.detach().t()).reshape(steps, batch, rows)
     x2 = _np(x2)
     xp = np.empty((steps * batch, rows), dtype=x2.dtype)
@@ -89,42 +68,11 @@ def _shares(gates: Tensor, h0: Tensor) -> list[tuple[int, int, int, int]]:
     evenly, or, with fewer sequences than threads, units (a single long sequence uses both cores too)."""
     steps = gates.size(0)
     batch, hidden = h0.shape
-    threads = _threads(steps * batch * hidden, PARALLEL_SCAN_FROM)
-    if batch >= threads:
-        return [(batch * k // threads, batch * (k + 1) // threads, 0, hidden) for k in range(threads)]
-    threads = min(threads, hidden)
-    return [(0, batch, hidden * k // threads, hidden * (k + 1) // threads) for k in range(threads)]
-
-
-def _split_run(kernel, args: tuple, shares: list[tuple[int, int, int, int]]) -> None:
-    """``kernel(*args, *share)`` for every share at once: this thread takes the first, pool threads
-    the others (the kernels release the GIL).
-
-    Plain Python threads rather than numba's ``parallel=True``: numba's OpenMP pool is a second
-    OpenMP runtime beside torch's, and measured here, once it had run, torch's own GRU training on
-    one thread went from 2.2 to 11.4 CPU seconds per call (6.6 to 33.8 s wall).
-    """
-    pending = [_pool(len(shares) - 1).submit(kernel, *args, *share) for share in shares[1:]]
-    try:
-        kernel(*args, *shares[0])
-    finally:
-        for job in pending:
-            job.result()  # waits, and raises what the kernel raised there
-
-
-_executor: ThreadPoolExecutor | None = None
-_executor_workers = 0
-_executor_lock = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """The pool of :func:`_split_run`, made on first use and grown when more threads are asked for."""
-    global _executor, _executor_workers
-    with _executor_lock:
-        if _executor_workers < workers:
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gated-min-scan")
-            _executor_workers = workers
-        return _executor
+    count = threads.threads(steps * batch * hidden, PARALLEL_SCAN_FROM)
+    if batch >= count:
+        return [(batch * k // count, batch * (k + 1) // count, 0, hidden) for k in range(count)]
+    count = min(count, hidden)
+    return [(0, batch, hidden * k // count, hidden * (k + 1) // count) for k in range(count)]
 
 
 def _step_rows(d_out: Tensor) -> np.ndarray:
@@ -158,7 +106,7 @@ CHUNK_VALUES = 2**19  # values of d xp per chunk of backward
 class _InputGrads:
     """d W_ih (and d x when the input wants it), summed chunk by chunk as backward produces d xp.
 
-    torch's products, except for small work where torch would wake its other threads (:func:`_threads`).
+    torch's products, except for small work where torch would wake its other threads (``threads.threads``).
     """
 
     def __init__(self, x: Tensor, w_ih: Tensor):
@@ -169,7 +117,7 @@ class _InputGrads:
         # numba's (SciPy's OpenBLAS) at T1000 B32 I128 H256 (CPU time, medians of 5); only where torch
         # would wake its other threads for a small product does numba's stay
         work = steps * batch * inputs * w_ih.size(0)
-        self.torch = torch.get_num_threads() == 1 or _threads(work, TORCH_PRODUCT_FROM) > 1
+        self.torch = torch.get_num_threads() == 1 or threads.threads(work, TORCH_PRODUCT_FROM) > 1
         self.d_w = torch.zeros_like(self.w)
         self.d_x = torch.empty(x.shape, dtype=x.dtype) if self.want_x else None
         self.scratch = None if self.torch else np.empty(tuple(w_ih.shape), dtype=self.d_w.numpy().dtype)
@@ -209,7 +157,7 @@ class MinKernels(Kernels):
         gates = _product(x, w.w_ih)  # the bias added and the gates activated in place by the kernel
         out, h_n = torch.empty(*x.shape[:2], h0.size(-1), dtype=x.dtype), torch.empty_like(h0)
         args = (gates.numpy(), _bias(w.b_ih, gates), _np(h0), lens, out.numpy(), h_n.numpy())
-        _split_run(forward, args, _shares(gates, h0))
+        threads.split_run(forward, args, _shares(gates, h0))
         return Forward(out, (h_n,), (gates,))
 
     def backward(self, x, w, start, out, saved, d_out, d_final, lens):
@@ -226,7 +174,7 @@ class MinKernels(Kernels):
         for last in range(steps, 0, -chunk):
             first = max(0, last - chunk)
             d_xp = d_chunk[: last - first]
-            _split_run(backward, (*args, d_xp.numpy(), sums, first, last), shares)
+            threads.split_run(backward, (*args, d_xp.numpy(), sums, first, last), shares)
             grads.add(d_xp, first, last)
         d_bih = torch.from_numpy(sums.sum(0)).to(x.dtype) if w.b_ih is not None else None
         return Gradients(grads.d_x, LayerWeights(grads.d_w, None, d_bih, None, None), (dh0,))
