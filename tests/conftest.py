@@ -15,6 +15,16 @@ def _seeded():
     torch.manual_seed(0)
 
 
+@pytest.fixture
+def two_threads():
+    """torch on two threads for one test, whatever an earlier module set (some set one at import):
+    engine="auto" chooses by torch's thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
 # -- the tour's tiny models, shared by test_tour.py and test_explain.py -----------------------
 
 

@@ -46,7 +46,7 @@ def test_dtypes_the_fused_kernels_lack_go_elsewhere():
         assert engines.choose(lstm.spec(), x, record=True) == "reference"
 
 
-def test_size_decides_between_fused_and_native():
+def test_size_decides_between_fused_and_native(two_threads):
     small, large = gated.GRU(I, 16), gated.GRU(I, 512)
     assert engines.choose(small.spec(), _x(1)) == "fused"
     assert engines.choose(large.spec(), _x(64)) == "native"
@@ -59,7 +59,7 @@ def test_size_decides_between_fused_and_native():
 
 
 @pytest.mark.parametrize("cls", [gated.PeepholeLSTM, gated.LayerNormLSTM, gated.LayerNormGRU])
-def test_a_cell_torch_lacks_races_the_reference_loop_past_its_bound(cls):
+def test_a_cell_torch_lacks_races_the_reference_loop_past_its_bound(cls, two_threads):
     # No torch kernel to hand over to: past the measured bound the reference loop's products,
     # on torch's threads, beat the single-threaded kernel.
     small, large = cls(I, 16), cls(I, 512)
@@ -123,3 +123,20 @@ def test_convert_and_onnx_load_on_first_use_and_not_before():
             "print(callable(gated.convert.from_keras), callable(gated.onnx.export), 'keras' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True", "True", "False"]
+
+
+def test_with_torch_on_one_thread_the_kernels_win_further():
+    # One thread takes torch's second core away from its kernels and from the reference loop.
+    gru, peephole = gated.GRU(I, 128), gated.PeepholeLSTM(I, 512)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            assert engines.choose(gru.spec(), _x(8)) == "native"  # 8 * 128 = 1024: past two threads' bound
+        assert engines.choose(peephole.spec(), _x(64)) == "reference"
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            assert engines.choose(gru.spec(), _x(8)) == "fused"
+        assert engines.choose(peephole.spec(), _x(64)) == "fused"
+    finally:
+        torch.set_num_threads(threads)

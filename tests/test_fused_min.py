@@ -193,10 +193,11 @@ def test_min_lstm_shares_with_both_gates_closed():
 def split_everything(monkeypatch):
     """Two threads for every pass and torch's products for every size, backward in chunks of 3 steps:
     the paths a long training batch takes, at sizes the reference engine checks in a moment."""
-    from gated.engines import fused_min
+    from gated.engines import fused_min, persistent_sync
 
     monkeypatch.setattr(fused_min, "PARALLEL_SCAN_FROM", 0)
     monkeypatch.setattr(fused_min, "TORCH_PRODUCT_FROM", 0)
+    monkeypatch.setattr(persistent_sync, "cores_free", lambda: True)  # split even on a busy machine
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     yield lambda batch, rows: monkeypatch.setattr(fused_min, "CHUNK_VALUES", 3 * batch * rows)

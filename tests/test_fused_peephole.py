@@ -157,7 +157,7 @@ def test_stream_step_by_step_equals_the_whole_sequence(dtype):
 
 @pytest.mark.parametrize("batch, hidden, engine", [(1, 4, "fused"), (64, 256, "reference")])
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
-def test_auto_picks_fused_on_the_cpu_up_to_its_bound(batch, hidden, engine, grad):
+def test_auto_picks_fused_on_the_cpu_up_to_its_bound(batch, hidden, engine, grad, two_threads):
     # torch has no peephole LSTM, so the choice is fused or the reference loop, whose products
     # run on torch's threads and win at large sizes (engines/__init__.py has the measurements).
     module = gated.PeepholeLSTM(I, hidden).requires_grad_(grad)

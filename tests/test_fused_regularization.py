@@ -190,7 +190,7 @@ def test_second_derivatives_equal_the_reference_engines():
 
 @pytest.mark.parametrize("which", ["dropout", "zoneout", "both"])
 @pytest.mark.parametrize("kind", list(CELLS))
-def test_auto_picks_fused_for_small_regularized_calls_and_the_reference_loop_for_big_ones(kind, which):
+def test_auto_picks_fused_for_small_regularized_calls_and_the_reference_loop_for_big_ones(kind, which, two_threads):
     """Native cannot run them, so fused races the reference loop, which wins at big sizes (its own threads)."""
     cls, options = {
         "lstm": (gated.LSTM, {}), "lstm_proj": (gated.LSTM, dict(proj_size=P)), "gru": (gated.GRU, {}),

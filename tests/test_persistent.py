@@ -229,7 +229,8 @@ def test_barrier_lets_both_threads_through():
 @pytest.mark.parametrize("make", [lambda: gated.LSTM(128, 256, recurrent_dropout=0.25).train(),
                                   lambda: gated.PeepholeLSTM(128, 256)], ids=["recurrent dropout", "peephole"])
 @pytest.mark.parametrize("force, engine", [(True, "fused"), (False, "reference")])
-def test_auto_gives_large_calls_torch_cannot_run_to_the_split_kernel_when_it_runs(monkeypatch, make, force, engine):
+def test_auto_gives_large_calls_torch_cannot_run_to_the_split_kernel_when_it_runs(monkeypatch, make, force, engine,
+                                                                                 two_threads):
     # At B32 H256 the reference loop's products (torch's threads) beat one thread, but not two.
     from gated import engines
 

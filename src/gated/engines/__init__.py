@@ -83,6 +83,13 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # (GRU and RNN measured after the fused kernels' products over all steps moved to torch's threads
 # on a free machine, ``fused_cells._linear``; the LSTM rows before.)
 #
+# With torch on one thread (``torch.set_num_threads(1)``, as the tour's and results.py's workers run)
+# torch's kernels lose their second core and the fused kernel wins further. The earlier sweeps,
+# whose timer ran torch on one thread, measured exactly that case: GRU up to 1024 | 2048, RNN
+# 2048 | 2048, and against the reference loop the cells torch lacks at every size
+# (``Kernels.one_thread_*``). The tour trained its 17 models in 289 s with the two-thread bounds
+# in its one-thread workers, against 243 s with these.
+#
 # torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
 # the gate math) does not beat at any size, also with the LSTM split over two threads (below;
 # split=auto in the sweep above), so the LSTM goes to native unless traced. torch's GRU and

@@ -332,6 +332,8 @@ class GRUKernels(Kernels):
     wins_up_to = (512, 1024)
     regularizes = True
     regularized_wins_up_to = (1024, 2048)
+    one_thread_wins_up_to = (1024, 2048)
+    one_thread_regularized_wins_up_to = (2048, 2048)
 
     def forward(self, x, w, start, lens, save, masks=()):
         out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save, masks)
@@ -389,6 +391,8 @@ class RNNKernels(Kernels):
     wins_up_to = (512, 2048)  # tanh and relu measured alike
     regularizes = True
     regularized_wins_up_to = (8192, 4096)
+    one_thread_wins_up_to = (2048, 2048)
+    one_thread_regularized_wins_up_to = (4096, 1024)
 
     def __init__(self, relu: bool) -> None:
         self.relu = relu

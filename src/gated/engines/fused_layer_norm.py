@@ -79,6 +79,7 @@ class LayerNormLSTMKernels(Kernels):
     # torch has no kernel for this cell, so the only alternative is the reference loop, which loses
     # at every size: no bound (auto picks fused anyway when native cannot run, but says so here too).
     wins_up_to = (1024, 2048)  # against the reference loop: torch has no kernel for this cell
+    one_thread_wins_up_to = (2**62, 2**62)  # with torch on one thread too, the loop lost at every size
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_layer_norm
@@ -148,6 +149,7 @@ class LayerNormLSTMKernels(Kernels):
 class LayerNormGRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (LN_h(W_hh h)_n + b_hn)
     wins_up_to = (4096, 2048)  # against the reference loop, as the LSTM's
+    one_thread_wins_up_to = (2**62, 2**62)
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_layer_norm

@@ -34,6 +34,7 @@ def _split(w: LayerWeights) -> bool:
 class PeepholeLSTMKernels(Kernels):
     # torch has no peephole LSTM, so the race is against the reference loop (engines/__init__.py).
     wins_up_to = (1024, 2048)  # on one thread
+    one_thread_wins_up_to = (2**62, 2**62)  # with torch on one thread too, the loop lost at every size
     splits = True
     split_wins_up_to = (8192, 8192)  # on two: won at every size measured (to B32 H256)
 

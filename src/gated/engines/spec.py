@@ -78,9 +78,18 @@ class Kernels:
     splits = False
     split_wins_up_to = (0, 0)
     split_regularized_wins_up_to = (0, 0)
+    # With torch on one thread (torch.set_num_threads(1): the tour's and results.py's workers) torch's
+    # kernels and the reference loop lose their second core, and the kernel wins further:
+    # (inference, training) and (regularised inference, training); None: as above.
+    one_thread_wins_up_to: tuple[int, int] | None = None
+    one_thread_regularized_wins_up_to: tuple[int, int] | None = None
 
     def bound(self, hidden: int, regularized: bool) -> tuple[int, int]:
         """The bounds (inference, training) that hold for a call on a layer of ``hidden`` units now."""
+        if torch.get_num_threads() == 1:
+            alone = self.one_thread_regularized_wins_up_to if regularized else self.one_thread_wins_up_to
+            if alone is not None:
+                return alone
         alone = self.regularized_wins_up_to if regularized else self.wins_up_to
         split = self.split_regularized_wins_up_to if regularized else self.split_wins_up_to
         if self.splits and split != alone:  # the load is read only where the answer can differ
