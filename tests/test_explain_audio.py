@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_listen import FSDD, digits, speech_runs  # noqa: F401 - fixtures: tiny runs on real recordings
+from shared_data import FSDD, needs_fsdd
+from test_listen import digits, speech_runs  # noqa: F401 - fixtures: tiny runs on real recordings
 
 from gated.cli import main
 from gated.data import audio
@@ -16,7 +17,7 @@ from gated.hearing import hear, scale
 from gated.runs import load_run
 from gated.viz.lang import labels
 
-pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"the Free Spoken Digit Dataset is not at {FSDD}")
+pytestmark = needs_fsdd
 WAV = FSDD / "2_theo_0.wav"
 
 

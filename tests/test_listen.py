@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.signal import resample_poly
+from shared_data import FSDD, needs_fsdd
 from test_audio import sine, write_wav
 
 from gated.cli import main
@@ -22,8 +23,7 @@ from gated.data import audio
 from gated.hearing import changes, listen, scale
 from gated.runs import load_run
 
-FSDD = Path("/work/shared/data/fsdd/recordings")
-pytestmark = pytest.mark.skipif(not FSDD.is_dir(), reason=f"the Free Spoken Digit Dataset is not at {FSDD}")
+pytestmark = needs_fsdd
 # (name, flags): a streaming model, a bidirectional one (re-read at each frame), one pooling its outputs.
 RUNS = {"uni": ["--no-bidirectional"], "bi": ["--bidirectional"], "max": ["--no-bidirectional", "--readout", "max"]}
 

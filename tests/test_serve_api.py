@@ -411,3 +411,27 @@ def test_serve_binds_loopback_and_warns_for_another_host(models, monkeypatch, ca
     out = capsys.readouterr().out
     assert started[-1]["host"] == "0.0.0.0" and "warning: listening on 0.0.0.0: anyone who can reach" in out
     assert main(["serve", str(models / "adding-gru-5")]) == 1  # no text run among those given
+
+
+# -- the page's words ----------------------------------------------------------------------------------
+
+
+def test_labels_js_serves_the_tours_figure_labels(client):
+    from gated.viz.lang import LABELS
+
+    response = client.get("/static/labels.js")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/javascript")
+    served = json.loads(re.search(r"window\.GATED_LABELS = (\{.*\});", response.text, re.DOTALL).group(1))
+    assert served == LABELS
+
+
+def test_every_key_the_page_asks_for_has_words_in_both_languages(client):
+    from gated.viz.lang import LABELS
+
+    strings = client.get("/static/strings.js").text
+    english, german = strings.split("\n  de: {")
+    asked = set(re.findall(r'\bt\("([^"]+[^."])"', client.get("/static/app.js").text))  # not "gate." + name:
+    asked |= {f"gate.{name}" for name in ("input", "forget", "output", "reset", "update", "candidate", "cell", "hidden")}
+    for table, lang in ((english, "en"), (german, "de")):
+        known = set(re.findall(r'^\s+"([^"]+)":', table, re.MULTILINE)) | set(LABELS[lang])
+        assert asked <= known, (lang, sorted(asked - known))

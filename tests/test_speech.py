@@ -9,16 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shared_data import FSDD, needs_fsdd
 from test_audio import sine, write_wav
 
 from gated.cli import main
 from gated.data import speech
 from gated.data.errors import DataError
 from gated.runs import load_run
-
-FSDD = Path("/work/shared/data/fsdd/recordings")
-needs_fsdd = pytest.mark.skipif(not FSDD.is_dir(), reason=f"the Free Spoken Digit Dataset is not at {FSDD}")
-
 
 # -- the .ts reader on the real files ---------------------------------------------------------------
 

@@ -76,8 +76,6 @@ def _sum(*parts: Tensor | None) -> np.ndarray:
 
 class LayerNormLSTMKernels(Kernels):
     folds_hidden_bias = True  # b_hh adds after LN_h, like b_ih after LN_x: one bias b = b_ih + b_hh
-    # torch has no kernel for this cell, so the only alternative is the reference loop, which loses
-    # at every size: no bound (auto picks fused anyway when native cannot run, but says so here too).
     wins_up_to = (1024, 2048)  # against the reference loop: torch has no kernel for this cell
     one_thread_wins_up_to = (2**62, 2**62)  # with torch on one thread too, the loop lost at every size
 

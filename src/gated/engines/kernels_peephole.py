@@ -60,6 +60,23 @@ def _gate_math(pre, c_b, h_b, w_ci, w_cf, w_co):
 
 
 @njit(**JIT)
+def unit_backward(input, forget, candidate, output, squashed, d_h, d_c, c_prev, w_ci, w_cf, w_co, one):
+    """One unit's step back through the peephole cell (peepholes of 0: the plain LSTM).
+
+    ``d_h``, ``d_c``: the gradients reaching h_t and c_t; ``squashed`` = tanh(c_t). Returns the
+    gradients of the four gate pre-activations (i, f, g, o) and the one reaching c_(t-1).
+    """
+    d_output = d_h * squashed * output * (one - output)
+    # c_t reaches the loss through c_(t+1), through h_t and through the output gate's peephole
+    d_cell = d_c + d_h * output * (one - squashed * squashed) + d_output * w_co
+    d_input = d_cell * candidate * input * (one - input)
+    d_forget = d_cell * c_prev * forget * (one - forget)
+    d_candidate = d_cell * input * (one - candidate * candidate)
+    # c_prev reaches c_t directly and through the input and forget gates' peepholes
+    return d_input, d_forget, d_candidate, d_output, d_cell * forget + d_input * w_ci + d_forget * w_cf
+
+
+@njit(**JIT)
 def peephole_lstm_forward(xp, h0, c0, whh_t, w_ci, w_cf, w_co, lengths, save, out, gates, cells, h_n, c_n):
     """xp (T,B,4H) with both biases; h0, c0 (B,H); whh_t (H,4H); w_c* (H,).
 
@@ -117,19 +134,10 @@ def peephole_lstm_backward(d_out, dh_n, dc_n, gates, cells, c0, whh, w_ci, w_cf,
             for j in range(hidden):
                 input, forget = g_b[j], g_b[hidden + j]
                 candidate, output = g_b[2 * hidden + j], g_b[3 * hidden + j]
-                squashed = tanh(c_b[j])
-                d_h = dh_b[j] + do_b[j]
-                d_o = d_h * squashed * output * (one - output)
-                # c_t reaches the loss through c_(t+1), through h_t and through the output gate's peephole
-                d_cell = dc_b[j] + d_h * output * (one - squashed * squashed) + d_o * w_co[j]
-                d_i = d_cell * candidate * input * (one - input)
-                d_f = d_cell * cp_b[j] * forget * (one - forget)
-                dg[j] = d_i
-                dg[hidden + j] = d_f
-                dg[2 * hidden + j] = d_cell * input * (one - candidate * candidate)
-                dg[3 * hidden + j] = d_o
-                # c_prev reaches c_t directly and through the input and forget gates' peepholes
-                dc_b[j] = d_cell * forget + d_i * w_ci[j] + d_f * w_cf[j]
+                d_i, d_f, d_g, d_o, dc_b[j] = unit_backward(input, forget, candidate, output, tanh(c_b[j]),
+                                                            dh_b[j] + do_b[j], dc_b[j], cp_b[j], w_ci[j], w_cf[j],
+                                                            w_co[j], one)
+                dg[j], dg[hidden + j], dg[2 * hidden + j], dg[3 * hidden + j] = d_i, d_f, d_g, d_o
                 d_ci[j] += d_i * cp_b[j]
                 d_cf[j] += d_f * cp_b[j]
                 d_co[j] += d_o * c_b[j]

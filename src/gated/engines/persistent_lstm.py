@@ -37,6 +37,7 @@ import numpy as np
 from numba import njit
 
 from .kernels import JIT, _add, _add_rows, _copy, _copy_rows, _split, _zone, sigmoid, tanh
+from .kernels_peephole import unit_backward
 from .persistent_sync import barrier
 
 
@@ -207,18 +208,10 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gat
             _copy(cell_b, squashed_cells[t, b, low:high])
             _copy(prev_b, c_prev[b, low:high])
             for k in range(own):
-                squashed = tanh(cell_b[k])
-                input, forget, candidate, output = g[k], g[share + k], g[2 * share + k], g[3 * share + k]
-                d_output = dh_b[k] * squashed * output * (one - output)
-                # c_t reaches the loss through c_(t+1), through h_t and through the output gate's peephole
-                d_cell = dc_b[k] + dh_b[k] * output * (one - squashed * squashed) + d_output * w_co[k]
-                d_input = d_cell * candidate * input * (one - input)
-                d_forget = d_cell * prev_b[k] * forget * (one - forget)
-                dg[k] = d_input
-                dg[share + k] = d_forget
-                dg[2 * share + k] = d_cell * input * (one - candidate * candidate)
-                dg[3 * share + k] = d_output
-                dc_b[k] = d_cell * forget + d_input * w_ci[k] + d_forget * w_cf[k]
+                d_input, d_forget, d_candidate, d_output, dc_b[k] = unit_backward(
+                    g[k], g[share + k], g[2 * share + k], g[3 * share + k], tanh(cell_b[k]), dh_b[k], dc_b[k],
+                    prev_b[k], w_ci[k], w_cf[k], w_co[k], one)
+                dg[k], dg[share + k], dg[2 * share + k], dg[3 * share + k] = d_input, d_forget, d_candidate, d_output
                 d_ci[k] += d_input * prev_b[k]
                 d_cf[k] += d_forget * prev_b[k]
                 d_co[k] += d_output * cell_b[k]

@@ -38,7 +38,17 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
 ASSETS = {"app.js": "text/javascript", "strings.js": "text/javascript", "colors.js": "text/javascript",
-          "style.css": "text/css", "index.html": "text/html", "icon.svg": "image/svg+xml"}
+          "labels.js": "text/javascript", "style.css": "text/css", "index.html": "text/html",
+          "icon.svg": "image/svg+xml"}
+GENERATED = {"labels.js"}  # made here, not read from static/
+
+
+def labels_script() -> str:
+    """``labels.js``: the tour's figure labels (``gated.viz.lang``), which the page's gate names,
+    "mean" and "unit" read too, so that the two stay one set of words."""
+    from ..viz.lang import LABELS
+
+    return f"// Made by gated.serve from gated/viz/lang.py.\nwindow.GATED_LABELS = {json.dumps(LABELS)};\n"
 
 
 class ApiError(Exception):
@@ -195,7 +205,10 @@ class Api:
         return self._asset_response(name)
 
     def _asset_response(self, name: str) -> Response:
-        data = resources.files(__package__).joinpath("static", name).read_bytes()
+        if name in GENERATED:
+            data = labels_script().encode()
+        else:
+            data = resources.files(__package__).joinpath("static", name).read_bytes()
         kind = ASSETS[name] + "; charset=utf-8"
         return Response(data, media_type=kind, headers={"Cache-Control": "no-cache"})
 

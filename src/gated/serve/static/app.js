@@ -19,9 +19,11 @@
 
   // -- small helpers ----------------------------------------------------------------------------
 
+  // The page's own sentences (strings.js), then the figures' labels it shares with the tour (labels.js).
   function t(key, values) {
-    const table = window.GATED_STRINGS[lang] || window.GATED_STRINGS.en;
-    let s = table[key] !== undefined ? table[key] : window.GATED_STRINGS.en[key] || key;
+    const tables = [window.GATED_STRINGS[lang], window.GATED_LABELS[lang], window.GATED_STRINGS.en, window.GATED_LABELS.en];
+    const found = tables.find((table) => table && table[key] !== undefined);
+    let s = found ? found[key] : key;
     for (const [k, v] of Object.entries(values || {})) s = s.split(`{${k}}`).join(String(v));
     return s;
   }

@@ -1,4 +1,5 @@
 // Every sentence the page shows, in English and German (the tour's two languages).
+// The gate names, "mean" and "unit" are the tour's figure labels: labels.js, made from gated/viz/lang.py.
 "use strict";
 window.GATED_STRINGS = {
   en: {
@@ -20,16 +21,6 @@ window.GATED_STRINGS = {
     "verdict.chars": "Mean probability of each next character: {p}",
     "prediction": "p({t}) after each token",
     "words": "Tokens in reading order (hover or focus one)",
-    "mean": "mean",
-    "unit": "unit",
-    "gate.input": "input gate",
-    "gate.forget": "forget gate",
-    "gate.output": "output gate",
-    "gate.reset": "reset gate",
-    "gate.update": "update gate (1 = keep the old state)",
-    "gate.candidate": "candidate",
-    "gate.cell": "cell state c",
-    "gate.hidden": "hidden state h",
     "scale.gate": "0 closed ... 1 open",
     "scale.state": "negative ... 0 ... positive",
     "details.title": "The word",
@@ -96,16 +87,6 @@ window.GATED_STRINGS = {
     "verdict.chars": "Mittlere Wahrscheinlichkeit jedes nächsten Zeichens: {p}",
     "prediction": "p({t}) nach jedem Token",
     "words": "Token in Lesereihenfolge (mit der Maus oder Tab ansteuern)",
-    "mean": "Mittel",
-    "unit": "Einheit",
-    "gate.input": "Eingangstor",
-    "gate.forget": "Vergessenstor",
-    "gate.output": "Ausgangstor",
-    "gate.reset": "Reset-Tor",
-    "gate.update": "Update-Tor (1 = alten Zustand behalten)",
-    "gate.candidate": "Kandidat",
-    "gate.cell": "Zellzustand c",
-    "gate.hidden": "verborgener Zustand h",
     "scale.gate": "0 geschlossen ... 1 offen",
     "scale.state": "negativ ... 0 ... positiv",
     "details.title": "Das Wort",
