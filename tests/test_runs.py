@@ -107,6 +107,11 @@ def test_training_stops_once_the_validation_score_beats_the_target(tmp_path):
     assert runs.train(small(target=0.0), tmp_path / "other", quiet=True).reason == "finished"
 
 
+def test_a_plan_without_a_cell_gets_its_tasks_default():
+    assert Plan("charlm").cell == "ln-lstm" and Plan("adding").cell == "lstm" and Plan("sentiment").cell == "lstm"
+    assert Plan("charlm", "gru").cell == "gru"
+
+
 def test_a_plan_as_json_is_plain_and_tells_plans_apart(tmp_path):
     plan = Plan("charlm", options={"data": tmp_path / "plays.txt"})
     assert json.loads(json.dumps(plan.to_json())) == plan.to_json()

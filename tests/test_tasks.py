@@ -64,6 +64,8 @@ def test_charlm_trains_and_generates(tmp_path, capsys):
             "--layers", "1", "--seq-len", "32", "--batch-size", "16", "--lr", "0.01", "--quiet"]
     assert main(argv) == 0
     summary = json.loads((run / "metrics.json").read_text())
+    # No --model: the charlm's own default cell, the layer-normalised LSTM.
+    assert json.loads((run / "config.json").read_text())["model"]["cell"] == "ln-lstm"
     # A repeated line is nearly free to predict once learnt; the 5-gram baseline knows it too.
     assert summary["value"] < 1.5 and summary["baseline"]["value"] < 0.5
     capsys.readouterr()

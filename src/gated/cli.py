@@ -164,7 +164,7 @@ def _train_options(p, task) -> None:
         return text if applies else argparse.SUPPRESS
 
     # No default here: --resume must tell a cell that was asked for from one that was not.
-    p.add_argument("--model", choices=sorted(CELLS), help=f"the recurrent cell (default {Plan.cell})")
+    p.add_argument("--model", choices=sorted(CELLS), help=f"the recurrent cell (default {task.default_cell})")
     p.add_argument("--out", type=Path, required=True, help="run directory for checkpoints and metrics")
     p.add_argument("--resume", action="store_true", help="continue the stopped run in --out")
     p.add_argument("--seed", type=int, help=f"seeds the weights and the order of the batches (default {train['seed']})")
@@ -279,7 +279,7 @@ def _plan(args) -> Plan:
     for name in options:  # an option of another task would be silently ignored: say so
         if name not in TASKS[args.task].options_defaults:
             raise CommandError(f"--{name.replace('_', '-')} does not apply to the {args.task} task")
-    return Plan(args.task, args.model or Plan.cell, options=options, model=_given(args, MODEL_CHOICES),
+    return Plan(args.task, args.model, options=options, model=_given(args, MODEL_CHOICES),
                 training=_given(args, TRAIN_CHOICES))
 
 

@@ -66,7 +66,7 @@ class Plan:
     """
 
     task: str
-    cell: str = "lstm"
+    cell: str | None = None  # None: the task's own (``Task.default_cell``)
     options: Mapping[str, Any] = field(default_factory=dict)
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -74,6 +74,8 @@ class Plan:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}: choose one of {', '.join(TASKS)}")
+        if self.cell is None:
+            object.__setattr__(self, "cell", TASKS[self.task].default_cell)  # frozen: set once, here
         # A misspelt setting would otherwise be dropped without a word, and its default used.
         _refuse_unknown(self.options, TASKS[self.task].options_defaults, f"option of the {self.task} task")
         _refuse_unknown(self.model, MODEL_CHOICES, "model setting")

@@ -39,6 +39,7 @@ class Task:
     model_defaults: dict = {}
     options_defaults: dict = {}  # task options, saved in config.json to rebuild the task
     option_rules: dict = {}  # what each numeric option may be (limits.py), checked by runs.Plan
+    default_cell = "lstm"  # the recurrent cell a run gets without --model
     vocab = None
 
     def __init__(self, options: dict) -> None:
@@ -376,6 +377,9 @@ class CharLMTask(TextTask):
     # characters per second on one thread.
     train_defaults = dict(epochs=3, batch_size=16, lr=4e-3, time_limit=540.0)
     model_defaults = dict(hidden_size=256, num_layers=2, embedding_size=32)
+    # The layer-normalised LSTM learns this text fastest: 2.306 validation bits per character after
+    # 1.2 M characters, against 2.414 for the GRU and 2.629 for the LSTM (issue 12).
+    default_cell = "ln-lstm"
     # The baseline is the best Kneser-Ney up to the 8-gram, the order chosen on the validation split.
     options_defaults = dict(data=None, seq_len=64, ngram_order=8)
     option_rules = dict(seq_len=at_least(1), ngram_order=at_least(1))

@@ -41,8 +41,6 @@ Needs numba and SciPy (numba's ``np.dot`` calls SciPy's BLAS); see
 
 from __future__ import annotations
 
-import os
-import sys
 
 import numpy as np
 import torch
@@ -63,9 +61,7 @@ def available() -> str | None:
     global _unavailable
     if _unavailable is None:
         try:
-            import numba  # noqa: F401
-
-            _load_single_threaded_blas()  # numba's np.dot calls SciPy's BLAS
+            from . import blas  # noqa: F401  (numba, SciPy and the kernels' BLAS, loaded once)
             _unavailable = ""
         except ImportError as error:
             _unavailable = f"the fused engine needs numba and scipy: {error}"
@@ -244,53 +240,3 @@ def _replayed_backward(kind, x, w: LayerWeights, start: State, lens, d_out, d_fi
     extras = dict(zip(w.extras, grads[6 : 6 + count]))
     return Gradients(grads[0], LayerWeights(*grads[1:6], extras), tuple(grads[6 + count :]))
 
-
-# -- threads ---------------------------------------------------------------------------------
-
-
-def _load_single_threaded_blas() -> None:
-    """Load SciPy's OpenBLAS (which the kernels' np.dot calls) with one thread.
-
-    torch's own threads (torch.get_num_threads()) still do everything outside the kernels.
-    Inside, the per-step products are small and come hundreds of times per call; there
-    OpenBLAS's thread server is a loss, and on a busy machine a disaster: measured on the
-    2-core machine while another job ran, one (4 x 256) @ (256 x 1024) product took 7.7 ms
-    with OpenBLAS's threads, also after threadpoolctl had limited them to 1, and 0.2 ms
-    with OPENBLAS_NUM_THREADS=1 in place when the library loaded. So the variable is set
-    just for that load (numpy's own OpenBLAS, loaded earlier, is not affected). If SciPy's
-    BLAS was loaded before, it keeps its threads and threadpoolctl limits it to one.
-    """
-    if _scipy_blas_loaded():
-        _limit_scipy_blas()
-        return
-    before = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401
-    finally:
-        if before is None:
-            del os.environ["OPENBLAS_NUM_THREADS"]
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = before
-
-
-def _scipy_blas_loaded() -> bool:
-    if "scipy.linalg.cython_blas" in sys.modules or "scipy.linalg" in sys.modules:
-        return True
-    try:
-        with open("/proc/self/maps") as maps:
-            return "scipy.libs/libscipy_openblas" in maps.read()
-    except OSError:
-        return False
-
-
-def _limit_scipy_blas() -> None:
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return
-    controller = ThreadpoolController()
-    scipy_blas = [lib.filepath for lib in controller.lib_controllers if "scipy.libs" in lib.filepath]
-    if scipy_blas:
-        controller.select(filepath=scipy_blas).limit(limits=1)

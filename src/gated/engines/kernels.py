@@ -5,7 +5,7 @@ the same. What differs is only how the work is laid out:
 
 * The input's share of the gates, ``xp = W_ih x + b_ih`` (for LSTM and RNN also
   ``+ b_hh``), is computed for all steps before the loop in one matrix product
-  (:func:`linear`). Each step does one matrix product ``h @ W_hh^T`` (``np.dot``, i.e. BLAS)
+  (:func:`linear`). Each step does one matrix product ``h @ W_hh^T`` (``blas.matmul``: MKL)
   and then the gate math for every unit in a plain loop that LLVM vectorises.
 * numba's scalar ``math.exp``/``math.tanh`` call libm one value at a time and
   block vectorisation, so float32 uses a rational tanh (Eigen's
@@ -45,6 +45,8 @@ import math
 import numpy as np
 from numba import carray, njit, types
 from numba.extending import intrinsic, overload
+
+from .blas import matmul
 
 # fastmath only lets LLVM fuse multiply-adds; no reassociation, no assumptions about NaN.
 JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -155,9 +157,9 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, rmask, zone_h, zone_c, lengths, save,
         s = t * save
         if drop:
             _masked(h, rmask, dropped)
-            np.dot(dropped, whh_t, hh)
+            matmul(dropped, whh_t, hh)
         else:
-            np.dot(h, whh_t, hh)
+            matmul(h, whh_t, hh)
         if zone_cell:
             _copy_rows(c_prev, c)
         for b in range(batch):
@@ -192,7 +194,7 @@ def lstm_forward(xp, h0, c0, whh_t, whr_t, rmask, zone_h, zone_c, lengths, save,
                     _zone(zone_c[t, b], c_prev[b], c[b], one)
                     _copy(cells[s, b], c[b])
         if project:
-            np.dot(full, whr_t, projected)
+            matmul(full, whr_t, projected)
         if zone_hidden:  # into the new h, while h still holds h_(t-1); hfull stays unzoned
             _zone_rows(zone_h[t], h, projected if project else full, lengths, t, one)
         for b in range(batch):
@@ -249,7 +251,7 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
                     _copy(d_proj[t, b], dh[b])
                 else:
                     d_proj[t, b] = 0
-            np.dot(dh, whr, d_full)
+            matmul(dh, whr, d_full)
         else:
             _copy_rows(d_full, dh)
         for b in range(batch):
@@ -273,7 +275,7 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cells_new, c0, whh, whr, rmas
             for b in range(batch):
                 if t < lengths[b]:
                     _add(dc[b], dc_kept[b])
-        np.dot(d_gates[t], whh, dh_prev)
+        matmul(d_gates[t], whh, dh_prev)
         if drop or zone_hidden:
             _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone_hidden, dh)
         else:
@@ -308,9 +310,9 @@ def gru_forward(xp, h0, whh_t, bhh, rmask, zone_h, lengths, save, out, gates, h_
         s = t * save
         if drop:
             _masked(h, rmask[first:last], dropped)
-            np.dot(dropped, whh_t, hh)
+            matmul(dropped, whh_t, hh)
         else:
-            np.dot(h, whh_t, hh)
+            matmul(h, whh_t, hh)
         for i in range(last - first):
             b = first + i
             if t >= lengths[b]:
@@ -377,7 +379,7 @@ def gru_backward(d_out, dh_n, gates, h_n_part, out, h0, whh, rmask, zone_h, leng
                 dhg[hidden + j] = d_update
                 dhg[2 * hidden + j] = d_candidate * reset
                 dh_b[j] = d_h * update  # the direct path h_prev -> h through the update gate
-        np.dot(d_hg[t, first:last], whh, dh_prev)
+        matmul(d_hg[t, first:last], whh, dh_prev)
         if drop or zone_hidden:
             _pass_back(dh_prev, rmask[first:last], dh_kept, lengths[first:last], t, drop, zone_hidden, dh_prev)
         _add_rows(dh, dh_prev)  # zero rows for ended sequences, whose dh passes on unchanged
@@ -403,9 +405,9 @@ def rnn_forward(xp, h0, whh_t, rmask, zone_h, lengths, relu, out, fresh, h_n):
     for t in range(steps):
         if drop:
             _masked(h, rmask, dropped)
-            np.dot(dropped, whh_t, hh)
+            matmul(dropped, whh_t, hh)
         else:
-            np.dot(h, whh_t, hh)
+            matmul(h, whh_t, hh)
         for b in range(batch):
             if t >= lengths[b]:
                 out[t, b, :] = 0
@@ -453,7 +455,7 @@ def rnn_backward(d_out, dh_n, out, fresh, whh, rmask, zone_h, lengths, relu, d_p
             else:
                 for j in range(hidden):
                     dp[j] = (dh_b[j] + do_b[j]) * (one - h_b[j] * h_b[j])
-        np.dot(d_pre[t], whh, dh_prev)
+        matmul(d_pre[t], whh, dh_prev)
         if drop or zone_hidden:
             _pass_back(dh_prev, rmask, dh_kept, lengths, t, drop, zone_hidden, dh)
         else:
@@ -590,7 +592,7 @@ def lstm_stream(x_addr, out_addr, w_t, whr_t, h, c, scratch):
     pre = scratch[batch * width : batch * (width + 4 * hidden)].reshape(batch, 4 * hidden)
     full = scratch[batch * (width + 4 * hidden) : batch * (width + 5 * hidden)].reshape(batch, hidden)
     _stack_input(x_addr, h, xh, width - size - 1)
-    np.dot(xh, w_t, pre)
+    matmul(xh, w_t, pre)
     for b in range(batch):
         p, c_b = pre[b], c[b]
         for k in range(2 * hidden):
@@ -604,7 +606,7 @@ def lstm_stream(x_addr, out_addr, w_t, whr_t, h, c, scratch):
         for j in range(hidden):
             full[b, j] = p[3 * hidden + j] * tanh(c_b[j])
     if whr_t.shape[0] > 0:
-        np.dot(full, whr_t, h)
+        matmul(full, whr_t, h)
     else:
         _copy_rows(h, full)
     _write_output(out_addr, h)
@@ -629,8 +631,8 @@ def gru_stream(x_addr, out_addr, wih_t, whh_t, h, scratch):
         xs[b, inputs] = one
         _copy(hs[b, :hidden], h[b])
         hs[b, hidden] = one
-    np.dot(xs, wih_t, xg)
-    np.dot(hs, whh_t, hg)
+    matmul(xs, wih_t, xg)
+    matmul(hs, whh_t, hg)
     for b in range(batch):
         x_g, h_g, h_b = xg[b], hg[b], h[b]
         for k in range(2 * hidden):  # reset and update gates
@@ -652,7 +654,7 @@ def rnn_stream(x_addr, out_addr, w_t, relu, h, scratch):
     xh = scratch[: batch * width].reshape(batch, width)
     pre = scratch[batch * width : batch * (width + hidden)].reshape(batch, hidden)
     _stack_input(x_addr, h, xh, width - hidden - 1)
-    np.dot(xh, w_t, pre)
+    matmul(xh, w_t, pre)
     for b in range(batch):
         p, h_b = pre[b], h[b]
         if relu:
@@ -673,7 +675,7 @@ def rnn_stream(x_addr, out_addr, w_t, relu, h, scratch):
 @njit(**JIT)
 def linear(x, w, bias, out):
     """out = x @ w^T + bias for x (N, I), w (G, I); bias (G,) or (0,)."""
-    np.dot(x, w.T, out)
+    matmul(x, w.T, out)
     if bias.shape[0] > 0:
         for n in range(out.shape[0]):
             _add(out[n], bias)
@@ -682,8 +684,8 @@ def linear(x, w, bias, out):
 @njit(**JIT)
 def linear_backward(d_out, x, w, d_x, d_w, d_bias):
     """Gradients of :func:`linear`: d_x = d_out @ w, d_w = d_out^T @ x, d_bias = column sums."""
-    np.dot(d_out, w, d_x)
-    np.dot(d_out.T, x, d_w)
+    matmul(d_out, w, d_x)
+    matmul(d_out.T, x, d_w)
     if d_bias.shape[0] > 0:
         d_bias[:] = 0
         for n in range(d_out.shape[0]):
@@ -693,4 +695,4 @@ def linear_backward(d_out, x, w, d_x, d_w, d_bias):
 @njit(**JIT)
 def matmul_tn(a, b, out):
     """out = a^T @ b: a weight gradient summed over all steps and sequences at once."""
-    np.dot(a.T, b, out)
+    matmul(a.T, b, out)

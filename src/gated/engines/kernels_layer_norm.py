@@ -44,6 +44,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .blas import matmul
 from .kernels import JIT, sigmoid, tanh
 
 # The sums of a norm may be reordered (vectorised with several accumulators): a few ulp of
@@ -148,7 +149,7 @@ def lstm_forward(xp, h0, c0, whh_t, gain_hh, gain_c, bias_c, eps, lengths, save,
     hh = np.empty((last - first, four_h), xp.dtype)  # W_hh h for this step
     for t in range(steps):
         s = t * save
-        np.dot(h, whh_t, hh)
+        matmul(h, whh_t, hh)
         for i in range(last - first):
             b = first + i
             if t >= lengths[b]:  # this sequence has ended: keep its state, zero what it shows
@@ -237,7 +238,7 @@ def lstm_backward(d_out, dh_n, dc_n, gates, cells, cell_norm, hnorm, stats, c0, 
             for k in range(four_h):  # back through LN_h to W_hh h
                 g_h[k] = dp[k] * gain_hh[k]
             _norm_backward_row(g_h, hnorm[t, b], rstd_h, inv_g, d_hh[t, b])
-        np.dot(d_hh[t, first:last], whh, dh_prev)
+        matmul(d_hh[t, first:last], whh, dh_prev)
         for i in range(last - first):
             if t < lengths[first + i]:
                 dh[i] = dh_prev[i]
@@ -252,8 +253,8 @@ def lstm_step(x, wih_t, whh_t, shift, gain_ih, gain_hh, gain_c, bias_c, eps, h, 
     four_h = 4 * hidden
     inv_g, inv_h = np.full(1, 1.0 / four_h, h.dtype)[0], np.full(1, 1.0 / hidden, h.dtype)[0]
     one = np.ones(1, h.dtype)[0]
-    np.dot(x, wih_t, xg)  # the two shares apart: each has its own norm
-    np.dot(h, whh_t, hh)
+    matmul(x, wih_t, xg)  # the two shares apart: each has its own norm
+    matmul(h, whh_t, hh)
     for b in range(batch):
         p, q, c_b, h_b = xg[b], hh[b], c[b], h[b]
         mean_x, rstd_x = _moments(p, inv_g, eps, one)
@@ -297,7 +298,7 @@ def gru_forward(xp, h0, whh_t, gain_hh, bhh, eps, lengths, save, out, gates, h_n
     hh = np.empty((last - first, three_h), xp.dtype)
     for t in range(steps):
         s = t * save
-        np.dot(h, whh_t, hh)
+        matmul(h, whh_t, hh)
         for i in range(last - first):
             b = first + i
             if t >= lengths[b]:
@@ -367,7 +368,7 @@ def gru_backward(d_out, dh_n, gates, h_n_part, hnorm, rstd_h, out, h0, whh, gain
                 d_bhh[k] += d_hg[k]
                 d_hg[k] *= gain_hh[k]
             _norm_backward_row(d_hg, nh, rstd_h[t, b], inv_g, d_hh[t, b])
-        np.dot(d_hh[t, first:last], whh, dh_prev)
+        matmul(d_hh[t, first:last], whh, dh_prev)
         dh += dh_prev  # zero rows for ended sequences, whose dh passes on unchanged
     dh0[first:last] = dh
 
@@ -379,8 +380,8 @@ def gru_step(x, wih_t, whh_t, gain_ih, bih, gain_hh, bhh, eps, h, xg, hh):
     three_h = 3 * hidden
     inv_g = np.full(1, 1.0 / three_h, h.dtype)[0]
     one = np.ones(1, h.dtype)[0]
-    np.dot(x, wih_t, xg)
-    np.dot(h, whh_t, hh)
+    matmul(x, wih_t, xg)
+    matmul(h, whh_t, hh)
     for b in range(batch):
         p, q, h_b = xg[b], hh[b], h[b]
         mean_x, rstd_x = _moments(p, inv_g, eps, one)

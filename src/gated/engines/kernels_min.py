@@ -33,6 +33,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
+from .blas import matmul
 from .kernels import JIT
 
 # -- a sigmoid exact in both tails ---------------------------------------------------------------
@@ -177,7 +178,7 @@ def min_gru_step(x, wih_t, bias, h, xg):
     """One minGRU step for streaming, in place on h (B,H); xg (B,2H) is scratch."""
     batch, hidden = h.shape
     one = np.ones(1, h.dtype)[0]
-    np.dot(x, wih_t, xg)
+    matmul(x, wih_t, xg)
     for b in range(batch):
         x_g, h_b = xg[b], h[b]
         for j in range(hidden):
@@ -273,7 +274,7 @@ def min_lstm_backward(d_out, carry, gates, out, h0, lengths, d_gates, sums, t_fi
 def min_lstm_step(x, wih_t, bias, h, xg):
     """One minLSTM step for streaming, in place on h (B,H); xg (B,3H) is scratch."""
     batch, hidden = h.shape
-    np.dot(x, wih_t, xg)
+    matmul(x, wih_t, xg)
     for b in range(batch):
         x_g, h_b = xg[b], h[b]
         for j in range(hidden):
@@ -293,7 +294,7 @@ def input_grads(d_xp, x, w, want_x, d_x, d_w, scratch):
 
     One call, so that both products run on this thread; d_bias comes from the pass over time.
     """
-    np.dot(d_xp.T, x, scratch)
+    matmul(d_xp.T, x, scratch)
     d_w += scratch
     if want_x:
-        np.dot(d_xp, w, d_x)
+        matmul(d_xp, w, d_x)

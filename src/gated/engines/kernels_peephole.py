@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .blas import matmul
 from .kernels import JIT, sigmoid, tanh
 
 
@@ -88,7 +89,7 @@ def peephole_lstm_forward(xp, h0, c0, whh_t, w_ci, w_cf, w_co, lengths, save, ou
     hh = np.empty((batch, four_h), xp.dtype)  # W_hh h for this step
     for t in range(steps):
         s = t * save
-        np.dot(h, whh_t, hh)  # h is read here only, so each sequence may overwrite its own below
+        matmul(h, whh_t, hh)  # h is read here only, so each sequence may overwrite its own below
         for b in range(batch):
             if t >= lengths[b]:  # this sequence has ended: keep its state, zero its outputs
                 out[t, b, :] = 0
@@ -141,7 +142,7 @@ def peephole_lstm_backward(d_out, dh_n, dc_n, gates, cells, c0, whh, w_ci, w_cf,
                 d_ci[j] += d_i * cp_b[j]
                 d_cf[j] += d_f * cp_b[j]
                 d_co[j] += d_o * c_b[j]
-        np.dot(d_gates[t], whh, dh_prev)
+        matmul(d_gates[t], whh, dh_prev)
         for b in range(batch):
             if t < lengths[b]:  # an ended sequence passes its gradient on unchanged
                 dh[b] = dh_prev[b]
@@ -159,7 +160,7 @@ def peephole_lstm_step(x, w_t, bias, w_ci, w_cf, w_co, h, c, xh, pre):
     batch, inputs = x.shape
     xh[:, :inputs] = x
     xh[:, inputs:] = h
-    np.dot(xh, w_t, pre)
+    matmul(xh, w_t, pre)
     for b in range(batch):
         p = pre[b]
         for k in range(p.shape[0]):

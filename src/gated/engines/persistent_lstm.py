@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .blas import matmul, product
 from .kernels import JIT, _add, _add_rows, _copy, _copy_rows, _split, _zone, sigmoid, tanh
 from .kernels_peephole import unit_backward
 from .persistent_sync import barrier
@@ -89,7 +90,7 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, peep, h0, c0, rma
     w_ci, w_cf, w_co = _own_peepholes(peep, low, own, out)
     wih = _pack_rows(w_ih, part, parts, hidden)
     whh_t = np.ascontiguousarray(_pack_rows(w_hh, part, parts, hidden).T)  # (H, 4 * share): h @ whh_t
-    xp = np.dot(x2, wih.T)  # (T*B, 4 * share): the input's share of this part's gates, every step
+    xp = product(x2, wih.T)  # (T*B, 4 * share): the input's share of this part's gates, every step
     if bias.shape[0] > 0:
         b = _pack_rows(bias.reshape(-1, 1), part, parts, hidden)[:, 0]
         for n in range(xp.shape[0]):
@@ -105,9 +106,9 @@ def lstm_forward_part(part, parts, sync, x2, w_ih, bias, w_hh, peep, h0, c0, rma
                 h_b, m_b, d_b = h_prev[b], rmask[b], dropped[b]
                 for j in range(hidden):
                     d_b[j] = m_b[j] * h_b[j]
-            np.dot(dropped, whh_t, pre)
+            matmul(dropped, whh_t, pre)
         else:
-            np.dot(h_prev, whh_t, pre)
+            matmul(h_prev, whh_t, pre)
         for b in range(batch):
             if t >= lengths[b]:  # ended: zero outputs, keep the state
                 out[t, b, low:high] = 0
@@ -219,9 +220,9 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gat
                 _add(dc_b, dc_kept[b])
         if not barrier(sync, parts, steps - t):
             return
-        np.dot(d_parts[0, t], back[0], dh_prev)
+        matmul(d_parts[0, t], back[0], dh_prev)
         for q in range(1, parts):
-            np.dot(d_parts[q, t], back[q], term)
+            matmul(d_parts[q, t], back[q], term)
             _add_rows(dh_prev, term)
         for b in range(batch):
             if t < lengths[b]:  # an ended sequence passes its gradient on unchanged
@@ -243,7 +244,7 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gat
     # This part's rows of the weight gradients: one product over all steps each.
     rows = steps * batch
     flat = mine.reshape(rows, 4 * share)
-    grad_ih = np.dot(flat.T, x2)
+    grad_ih = product(flat.T, x2)
     read = out[: steps - 1].reshape(rows - batch, hidden)  # the h_(t-1) that W_hh read
     first_read = h0
     if drop:
@@ -255,9 +256,9 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gat
         for b in range(batch):
             for j in range(hidden):
                 first_read[b, j] *= rmask[b, j]
-    grad_hh = np.dot(flat[:batch].T, first_read)
+    grad_hh = product(flat[:batch].T, first_read)
     if steps > 1:
-        _add_rows(grad_hh, np.dot(flat[batch:].T, read))
+        _add_rows(grad_hh, product(flat[batch:].T, read))
     sums = np.zeros(4 * share, out.dtype)
     for n in range(rows):
         _add(sums, flat[n])
@@ -274,6 +275,6 @@ def lstm_backward_part(part, parts, sync, x2, w_ih, w_hh, peep, h0, c0, out, gat
     last = min(first + (rows + parts - 1) // parts, rows)
     if last > first:
         d_x = d_x2[first:last]
-        np.dot(d_parts[0].reshape(rows, 4 * share)[first:last], wih[0], d_x)
+        matmul(d_parts[0].reshape(rows, 4 * share)[first:last], wih[0], d_x)
         for q in range(1, parts):
-            _add_rows(d_x, np.dot(d_parts[q].reshape(rows, 4 * share)[first:last], wih[q]))
+            _add_rows(d_x, product(d_parts[q].reshape(rows, 4 * share)[first:last], wih[q]))
