@@ -155,11 +155,11 @@ def test_stream_step_by_step_equals_the_whole_sequence(dtype):
     torch.testing.assert_close(steps, module(x[:, :1])[0][:, 0], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("batch, hidden, engine", [(1, 4, "fused"), (64, 256, "reference")])
+@pytest.mark.parametrize("batch, hidden, engine", [(1, 4, "fused"), (64, 256, "fused"), (256, 256, "reference")])
 @pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
 def test_auto_picks_fused_on_the_cpu_up_to_its_bound(batch, hidden, engine, grad, two_threads):
-    # torch has no peephole LSTM, so the choice is fused or the reference loop, whose products
-    # run on torch's threads and win at large sizes (engines/__init__.py has the measurements).
+    # torch has no peephole LSTM, so the choice is fused or the reference loop: fused won at every
+    # size measured, and past the largest the loop (its products on torch's threads) takes over.
     module = gated.PeepholeLSTM(I, hidden).requires_grad_(grad)
     x = torch.randn(T, batch, I)
     state = torch.zeros(1, batch, hidden), torch.zeros(1, batch, hidden)

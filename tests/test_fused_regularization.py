@@ -197,7 +197,7 @@ def test_auto_picks_fused_for_small_regularized_calls_and_the_reference_loop_for
         "rnn_tanh": (gated.RNN, {}), "rnn_relu": (gated.RNN, dict(nonlinearity="relu")),
     }[kind]
     small = torch.randn(100, 1, 64)  # shape a: where the issue measures its 5x
-    big = torch.randn(10, 128, 64)  # past every bound measured (engines/__init__.py)
+    big = torch.randn(10, 1024, 64)  # past every size measured (engines/__init__.py)
     module = cls(64, 128, **options, **_settings(kind, which)).train()
     assert choose(module.spec(), small) == "fused"
     assert choose(module.spec(), big) == "reference"

@@ -67,33 +67,33 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # Where the fused kernel beats torch's own: the largest batch * hidden_size at which it won,
 # for inference (no gradient) and for training (forward+backward), measured on the idle 2-core
 # build machine (AMD EPYC Zen 1, AVX2, torch 2.13 with 2 threads) by benchmarks/sweep_engines.py:
-# native time / fused time, T=50, I=H/2, forward | forward+backward. (Earlier sweeps timed
-# torch on one thread, because torch's benchmark.Timer defaults to one; these do not.)
+# native time / fused time, T=50, I=H/2, forward | forward+backward. Measured after the kernels'
+# per-step products moved from SciPy's OpenBLAS to MKL (``blas.py``: 2.5x faster at 16 rows here).
 #
-#   LSTM H64   B1: 0.86|0.89  B4: 0.63|0.71  B8: 0.70|0.71  B16: 0.73|0.43  B32: 0.78|0.40
-#   LSTM H128  B1: 0.93|0.88  B4: 0.47|0.53  B8: 0.58|0.37  B16: 0.69|0.46  B32: 0.87|0.49
-#   LSTM H256  B1: 0.83|0.89  B4: 0.50|0.34  B8: 0.53|0.50  B16: 0.66|0.63  B32: 0.80|0.74
-#   GRU  H64   B1: 4.12|10.5  B4: 2.37|5.40  B8: 2.03|4.39  B16: 1.70|3.35  B32: 1.33|2.18
-#   GRU  H128  B1: 3.17|6.95  B4: 1.26|2.45  B8: 1.13|2.08  B16: 1.02|1.50  B32: 0.84|1.20
-#   GRU  H256  B1: 2.05|4.59  B4: 0.76|1.27  B8: 0.69|0.98  B16: 0.72|0.98  B32: 0.71|0.85
-#   RNN  H64   B1: 2.15|4.98  B4: 2.08|4.30  B8: 1.76|3.20  B16: 1.49|2.60  B32: 1.29|2.22
-#   RNN  H128  B1: 2.16|4.50  B4: 1.17|2.24  B8: 1.08|1.94  B16: 0.98|1.54  B32: 0.96|1.29
-#   RNN  H256  B1: 1.63|3.45  B4: 0.80|1.26  B8: 0.70|1.10  B16: 0.71|0.98  B32: 0.74|0.87
+#   LSTM H64   B1: 0.80|1.00  B4: 1.11|1.02  B8: 0.98|0.98  B16: 0.92|0.59  B32: 0.90|0.46
+#   LSTM H128  B1: 1.06|1.04  B4: 0.92|0.90  B8: 0.81|0.43  B16: 0.82|0.53  B32: 0.87|0.63
+#   LSTM H256  B1: 0.90|0.93  B4: 0.68|0.47  B8: 0.75|0.61  B16: 0.78|0.72  B32: 0.83|0.78
+#   GRU  H64   B1: 4.38|10.5  B4: 3.58|7.58  B8: 2.84|5.80  B16: 2.18|4.10  B32: 1.68|2.79
+#   GRU  H128  B1: 3.33|7.69  B4: 2.40|4.38  B8: 1.78|3.09  B16: 1.39|2.12  B32: 1.14|1.52
+#   GRU  H256  B1: 2.09|4.61  B4: 1.55|2.34  B8: 1.15|1.62  B16: 0.98|1.25  B32: 0.95|1.06  B64: 1.05|1.10  B128: 1.13|1.07
+#   GRU  H512                              B16: 1.05|1.46  B32: 1.12|1.19  B64: 1.18|1.14  B128: 1.23|1.03
+#   RNN  H64   B1: 2.41|5.72  B4: 2.82|5.33  B8: 2.42|3.84  B16: 1.70|3.01  B32: 1.43|2.33
+#   RNN  H128  B1: 2.47|5.15  B4: 1.87|3.39  B8: 1.54|2.63  B16: 1.28|1.98  B32: 1.11|1.48
+#   RNN  H256  B1: 1.71|3.64  B4: 1.53|2.35  B8: 1.15|1.66  B16: 1.01|1.30  B32: 0.89|1.11  B64: 0.85|0.88
+#   RNN  H512                              B16: 0.82|1.03  B32: 0.75|0.94  B64: 0.76|0.79
 #
-# (GRU and RNN measured after the fused kernels' products over all steps moved to torch's threads
-# on a free machine, ``fused_cells._linear``; the LSTM rows before.)
+# The GRU forward at H256 B16-B32 is a tie (0.95-1.04 over three sweeps); everywhere else to
+# B128 H512 the GRU kernel wins, the larger batches on two threads (``fused_cells._ranges``).
 #
 # With torch on one thread (``torch.set_num_threads(1)``, as the tour's and results.py's workers run)
-# torch's kernels lose their second core and the fused kernel wins further. The earlier sweeps,
-# whose timer ran torch on one thread, measured exactly that case: GRU up to 1024 | 2048, RNN
-# 2048 | 2048, and against the reference loop the cells torch lacks at every size
-# (``Kernels.one_thread_*``). The tour trained its 17 models in 289 s with the two-thread bounds
-# in its one-thread workers, against 243 s with these.
+# torch's kernels lose their second core and the fused kernel wins further: the GRU and RNN won at
+# every size of the same sweep to B64 H512 (RNN 1.08-2.43, GRU 1.11-2.53), so the RNN's bounds are
+# then the largest size measured (``Kernels.one_thread_*``); the cells torch lacks beat the
+# one-thread reference loop at every size.
 #
 # torch's LSTM runs oneDNN's fused LSTM, which the numba loop (one BLAS call per step plus
-# the gate math) does not beat at any size, also with the LSTM split over two threads (below;
-# split=auto in the sweep above), so the LSTM goes to native unless traced. torch's GRU and
-# RNN kernels are much slower at small sizes; past the bounds, torch's multithreaded GEMM wins.
+# the gate math) does not beat at any size: on one thread 0.41-0.96 (``--split off``), and split
+# over two threads (below; split=auto above) 0.43-1.11. So the LSTM goes to native unless traced.
 # The bounds live on each kind's kernels (``Kernels.wins_up_to``, in ``fused_cells.py``).
 #
 # The fused LSTM can also run each plain layer on two threads (``persistent_lstm.py``: each owns
@@ -101,33 +101,23 @@ def select(name: str, spec: StackSpec, x: Tensor, state=(), record: bool = False
 # that can pay (``persistent_sync.split_pays``): never when torch has one thread or the machine one
 # core, nor while other threads are runnable, because the two must meet at every step: on the
 # shared build machine (load 11-15 on 2 cores) it measured 0.55-0.75x the single-threaded kernel.
-# Idle, it runs 1.6-1.7x the single-threaded kernel at T100 B32 H256, and still 0.4-0.9x oneDNN.
 #
 # Where torch's kernels cannot run (recurrent dropout, zoneout, and the cells torch.nn lacks), the
-# fused kernel races the reference loop instead, whose per-step products use torch's threads
-# (both cores) where the kernel's BLAS has one: past a size the loop wins. Reference time / fused
-# time, same sweep (``--against reference``, T=50, I=H/2); with ``--regularized`` the forward
-# runs zoneout 0.1 in eval and forward+backward recurrent dropout 0.25:
+# fused kernel races the reference loop instead, whose per-step products use torch's threads.
+# Reference time / fused time, same sweep (``--against reference``, T=50, I=H/2); with
+# ``--regularized`` the forward runs zoneout 0.1 in eval and forward+backward recurrent dropout 0.25:
 #
-#   LSTM reg.     H128  B8: 2.07|1.73  B16: 1.63|1.33  B32: 1.26|0.98   H256  B4: 1.15|1.18  B8: 0.97|0.90
-#   GRU  reg.     H128  B16: 1.58|1.62  B32: 1.13|1.14                  H256  B4: 1.23|1.36  B8: 0.97|1.11  B16: 0.84|0.85
-#   RNN  reg.     H128  B32: 1.88|1.34                                  H256  B16: 1.17|1.05  B32: 1.10|0.80
-#   PeepholeLSTM  H128  B16: 1.45|1.64  B32: 1.17|1.16                  H256  B4: 1.02|1.39  B8: 0.89|1.08  B16: 0.82|0.86
-#   LayerNormLSTM H128  B16: 1.70|1.60  B32: 1.29|1.07                  H256  B4: 1.13|1.35  B8: 0.97|1.13  B16: 0.88|0.87
-#   LayerNormGRU  H128  B32: 1.41|1.38                                  H256  B16: 1.01|0.99  B32: 0.91|0.85
+#   LSTM reg.     H128  B4: 5.97|4.58  B16: 1.25|1.56  B64: 1.28|1.26   H512  B4: 2.36|2.95  B32: 1.46|1.29  B64: 1.35|1.14
+#   GRU  reg.     H128  B4: 6.14|5.69  B16: 2.89|2.56  B64: 1.49|1.25   H512  B4: 1.65|2.40  B32: 1.28|1.25  B64: 1.36|1.17
+#   RNN  reg.     H256  B16: 1.69|1.52  B32: 1.29|1.18  B64: 1.13|0.97  H512  B16: 1.07|1.07  B32: 0.92|0.95
+#   PeepholeLSTM  H128  B4: 6.48|6.47  B16: 3.06|1.94  B64: 1.81|1.42   H512  B4: 2.20|2.88  B32: 1.45|1.39  B64: 1.30|1.20
+#   LayerNormLSTM H128  B4: 3.64|4.54  B16: 2.14|2.33  B64: 1.36|1.30   H512  B4: 1.44|1.95  B32: 1.46|1.27  B64: 1.38|1.13
+#   LayerNormGRU  H128  B4: 5.06|5.36  B16: 2.61|2.76  B64: 1.50|1.35   H512  B4: 1.89|2.26  B32: 1.29|1.38  B64: 1.36|1.27
 #   MinGRU, MinLSTM: fused wins everywhere (1.2-3.8x, B1-32, H128-256): no loop over W_hh to lose.
 #
-# Smaller batches and hidden sizes win by more (up to 18x at B1). The bounds: ``Kernels.regularized_wins_up_to``
-# for the regularized, ``Kernels.wins_up_to`` of the cells torch lacks.
-#
-# The LSTM's two-thread kernel runs recurrent dropout and zoneout too; where it splits
-# (``split_pays``), fused beat the reference loop at every size of the sweep (``--split on``):
-#
-#   LSTM reg. split  H128  B8: 1.12|1.56  B32: 1.14|1.02   H256  B4: 1.08|1.44  B8: 1.03|1.24  B32: 1.10|1.13
-#   PeepholeLSTM     H128  B8: 2.89|1.93  B32: 1.93|1.15   H256  B4: 1.77|1.65  B8: 1.55|1.42  B32: 1.30|1.14
-#
-# so their bounds are then the largest size measured (``Kernels.bound``, ``split_*`` bounds). (At H128
-# B8-B32 the regularized split read slower than one thread, 1.12 against 2.10 at B8, in one sweep.)
+# (B4-B64 at H128, H256 and H512 were all measured; the table keeps the ends.) Every kind but the
+# RNN won at every size, to B64 H512 (``spec.SWEPT``, their bound); the regularized RNN won to
+# 8192. Smaller batches and hidden sizes win by more (up to 18x at B1).
 
 
 def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:

@@ -35,8 +35,8 @@ differs. Trace steps come straight from the saved gate buffers, so recording
 costs little; they are detached from autograd (``engine="auto"`` uses the
 reference engine to differentiate through a trace).
 
-Needs numba and SciPy (numba's ``np.dot`` calls SciPy's BLAS); see
-:func:`available`.
+Needs numba and SciPy; the kernels' per-step products call MKL from torch's own
+library where it has one, else SciPy's BLAS (``blas.py``). See :func:`available`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .spec import Forward, Gradients, Kernels, LayerWeights
+from .spec import SWEPT, Forward, Gradients, Kernels, LayerWeights
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -35,7 +35,7 @@ def _none(like: np.ndarray, dims: int = 1) -> np.ndarray:
 
 
 # -- the products over all steps -----------------------------------------------------------------
-# Small ones stay on this thread in numba's BLAS; large ones, while the cores are free, go to
+# Small ones stay on this thread (``blas.matmul``); large ones, while the cores are free, go to
 # torch's threads (the rule of ``threads.threads``, measured there), which at T100 B32 I128
 # H256 run them in about half the time.
 
@@ -250,10 +250,10 @@ def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=()
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
     regularizes = True
-    regularized_wins_up_to = (1024, 1024)  # against the reference loop, on one thread
+    regularized_wins_up_to = (SWEPT, SWEPT)  # against the reference loop: won at every size measured
     splits = True
     split_wins_up_to = (0, 0)  # oneDNN still wins
-    split_regularized_wins_up_to = (8192, 8192)  # won at every size measured (to B32 H256)
+    split_regularized_wins_up_to = (SWEPT, SWEPT)
 
     def forward(self, x, w, start, lens, save, masks=()):
         if _split_lstm(x, w, masks):
@@ -329,11 +329,10 @@ def _gru_forward(x, w_ih, bias, h0, w_hh, b_hh, lens, save: bool, masks=()):
 
 class GRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (W_hn h + b_hn)
-    wins_up_to = (512, 1024)
+    # Won (or tied, forward at H256 B16-32) at every size measured, to B128 H512.
+    wins_up_to = (128 * 512, 128 * 512)
     regularizes = True
-    regularized_wins_up_to = (1024, 2048)
-    one_thread_wins_up_to = (1024, 2048)
-    one_thread_regularized_wins_up_to = (2048, 2048)
+    regularized_wins_up_to = (SWEPT, SWEPT)
 
     def forward(self, x, w, start, lens, save, masks=()):
         out, h_n, gates, h_n_part = _gru_forward(x, w.w_ih, w.b_ih, *start, w.w_hh, w.b_hh, lens, save, masks)
@@ -388,11 +387,10 @@ def _rnn_forward(x, w_ih, bias, h0, w_hh, lens, relu: bool, masks=()):
 
 
 class RNNKernels(Kernels):
-    wins_up_to = (512, 2048)  # tanh and relu measured alike
+    wins_up_to = (4096, 8192)  # tanh and relu measured alike
     regularizes = True
-    regularized_wins_up_to = (8192, 4096)
-    one_thread_wins_up_to = (2048, 2048)
-    one_thread_regularized_wins_up_to = (4096, 1024)
+    regularized_wins_up_to = (8192, 8192)
+    one_thread_wins_up_to = (SWEPT, SWEPT)
 
     def __init__(self, relu: bool) -> None:
         self.relu = relu

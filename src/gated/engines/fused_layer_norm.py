@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .fused_cells import (_array, _bias, _linear, _linear_backward, _new, _np, _ranges, _recurrent_weight_grad,
                           _run_ranges)
-from .spec import Forward, Gradients, Kernels, LayerWeights
+from .spec import SWEPT, Forward, Gradients, Kernels, LayerWeights
 
 
 # cells.LAYER_NORM_EPS (torch.nn.LayerNorm's and haste's), written again rather than imported so that
@@ -76,7 +76,7 @@ def _sum(*parts: Tensor | None) -> np.ndarray:
 
 class LayerNormLSTMKernels(Kernels):
     folds_hidden_bias = True  # b_hh adds after LN_h, like b_ih after LN_x: one bias b = b_ih + b_hh
-    wins_up_to = (1024, 2048)  # against the reference loop: torch has no kernel for this cell
+    wins_up_to = (SWEPT, SWEPT)  # against the reference loop (torch has no kernel for this cell): won at every size measured
     one_thread_wins_up_to = (2**62, 2**62)  # with torch on one thread too, the loop lost at every size
 
     def forward(self, x, w, start, lens, save):
@@ -146,7 +146,7 @@ class LayerNormLSTMKernels(Kernels):
 
 class LayerNormGRUKernels(Kernels):
     folds_hidden_bias = False  # b_hn sits inside reset * (LN_h(W_hh h)_n + b_hn)
-    wins_up_to = (4096, 2048)  # against the reference loop, as the LSTM's
+    wins_up_to = (SWEPT, SWEPT)  # against the reference loop, as the LSTM's
     one_thread_wins_up_to = (2**62, 2**62)
 
     def forward(self, x, w, start, lens, save):

@@ -1,7 +1,7 @@
 """The fused engine's kernels for the peephole LSTM (issue 11), as torch functions.
 
 The numba loops are in ``kernels_peephole.py`` (imported late, so that numba loads only
-when a kernel runs, after ``fused.available`` has loaded SciPy's single-threaded BLAS);
+when a kernel runs, after ``fused.available`` has bound the kernels' BLAS, ``blas.py``);
 here they meet torch: numpy views in, tensors out, as ``fused_cells.py`` does for the
 plain cells. The peepholes come in ``w.extras`` under the kind's names (``kinds.py``),
 and their gradients go back the same way. Both biases fold into the input's share
@@ -15,7 +15,7 @@ import torch
 
 from .fused_cells import (_array, _bias, _input_grads, _lstm_backward_split, _lstm_forward_split, _new, _np, _project,
                           _recurrent_weight_grad)
-from .spec import Forward, Gradients, Kernels, LayerWeights
+from .spec import SWEPT, Forward, Gradients, Kernels, LayerWeights
 
 PEEPHOLES = ("weight_ci", "weight_cf", "weight_co")
 
@@ -33,10 +33,8 @@ def _split(w: LayerWeights) -> bool:
 
 class PeepholeLSTMKernels(Kernels):
     # torch has no peephole LSTM, so the race is against the reference loop (engines/__init__.py).
-    wins_up_to = (1024, 2048)  # on one thread
+    wins_up_to = (SWEPT, SWEPT)  # won at every size measured, split or not
     one_thread_wins_up_to = (2**62, 2**62)  # with torch on one thread too, the loop lost at every size
-    splits = True
-    split_wins_up_to = (8192, 8192)  # on two: won at every size measured (to B32 H256)
 
     def forward(self, x, w, start, lens, save):
         from . import kernels_peephole

@@ -54,6 +54,11 @@ class Gradients(NamedTuple):
     start: State
 
 
+# The largest batch * hidden_size the engine sweeps reached (B64 x H512): a kernel that won everywhere
+# up to it is bounded there, not beyond, since nothing larger was measured (``engines/__init__.py``).
+SWEPT = 64 * 512
+
+
 class Kernels:
     """One cell kind's fused implementation: forward and backward over time, and one streaming step.
 
