@@ -64,7 +64,7 @@ def test_telling_units_are_those_whose_loss_moves_the_verdict_most(sentiment_run
 
 
 def test_character_model_reading(report: Path):
-    task, model, _ = load_run(report.parent / "models" / "charlm-lstm")
+    task, model, _ = load_run(report.parent / "models" / "charlm-ln-lstm")
     reading = read(task, model, "ROMEO\nWhat, ho!")
     assert reading.tokens == list("ROMEO\nWhat, ho!") and reading.verdict is None
     assert np.isnan(reading.prediction[0])

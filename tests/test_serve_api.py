@@ -72,7 +72,7 @@ def _trace(models: Path, run: str, tokens: list[str]) -> tuple:
 
 def test_runs_lists_the_text_runs_with_their_metrics(client, models):
     runs = client.get("/api/runs").json()["runs"]
-    assert [r["name"] for r in runs] == ["sentiment-rnn", "sentiment-lstm", "sentiment-gru", "charlm-lstm"]
+    assert [r["name"] for r in runs] == ["sentiment-rnn", "sentiment-lstm", "sentiment-gru", "charlm-ln-lstm"]
     for run in runs:  # the adding runs in the same folder read no text, so they are not served
         summary = json.loads((models / run["name"] / "metrics.json").read_text())
         assert (run["task"], run["model"], run["metric"], run["value"]) == (
@@ -139,9 +139,9 @@ def test_dropping_a_word_reads_the_text_without_it(client):
 
 def test_a_character_model_reads_every_character(client, models):
     text = "ROMEO:\nWhat, ho! " + HOSTILE
-    answer = client.post("/api/read", json={"run": "charlm-lstm", "text": text}).json()
+    answer = client.post("/api/read", json={"run": "charlm-ln-lstm", "text": text}).json()
     assert "".join(answer["tokens"]) == text[:300]
-    task, model, _ = load_run(models / "charlm-lstm")
+    task, model, _ = load_run(models / "charlm-ln-lstm")
     ids = [task.vocab.index(c) for c in answer["tokens"]]
     with torch.no_grad():
         probabilities = model(torch.tensor([ids]))[0][0].softmax(-1).numpy()
@@ -202,17 +202,18 @@ def _events(body: str) -> list[tuple[str, dict]]:
 
 
 def test_generation_streams_what_the_task_would_sample(client, models):
-    query = {"run": "charlm-lstm", "prime": "ROMEO:\n", "temperature": 0.7, "length": 40, "seed": 5}
+    query = {"run": "charlm-ln-lstm", "prime": "ROMEO:\n", "temperature": 0.7, "length": 40, "seed": 5}
     response = client.get("/api/generate", params=query)
     assert response.headers["content-type"].startswith("text/event-stream")
     events = _events(response.text)
     assert events[0][0] == "start" and events[-1][0] == "end" and len(events) == 42
     chars = [data for name, data in events if name == "char"]
-    task, model, _ = load_run(models / "charlm-lstm")
+    task, model, _ = load_run(models / "charlm-ln-lstm")
     expected = task.generate(model, "ROMEO:\n", 40, 0.7, generator=torch.Generator().manual_seed(5))
     assert "ROMEO:\n" + "".join(c["char"] for c in chars) == expected
     assert all(0 < c["p"] <= 1 for c in chars)
-    assert set(chars[0]["gates"]) == {"input", "forget", "output", "candidate", "cell", "hidden"}
+    # the tour's Shakespeare model is a layer-norm LSTM: its normalised cell is shown too
+    assert set(chars[0]["gates"]) == {"input", "forget", "output", "candidate", "cell", "cell_normalized", "hidden"}
     assert all(0 <= g <= 1 for c in chars for name in ("input", "forget") for g in c["gates"][name]["units"])
     again = _events(client.get("/api/generate", params=query).text)
     assert again[1:-1] == events[1:-1]  # the same seed, the same text and gates
@@ -247,7 +248,7 @@ def test_bad_requests_get_a_clear_4xx(client, body, status, words):
     assert words in response.json()["error"] and "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("name", ["nope", "../sentiment-lstm", "sentiment-lstm/../charlm-lstm", "/etc/passwd",
+@pytest.mark.parametrize("name", ["nope", "../sentiment-lstm", "sentiment-lstm/../charlm-ln-lstm", "/etc/passwd",
                                   "..", "sentiment-lstm/", "adding-gru-5"])
 def test_unknown_runs_and_paths_are_404(client, models, name):
     for response in (client.post("/api/read", json={"run": name, "text": "good"}),
@@ -265,8 +266,8 @@ def test_other_errors_are_json_without_traceback(client, monkeypatch):
     span = client.post("/api/match", json={"run": "sentiment-lstm", "text": "good tea", "start": 1, "end": 5})
     assert span.status_code == 422 and "2 tokens" in span.json()["error"]
     assert client.get("/api/generate", params={"run": "sentiment-lstm"}).status_code == 422
-    assert client.get("/api/generate", params={"run": "charlm-lstm", "temperature": "0"}).status_code == 422
-    assert client.get("/api/generate", params={"run": "charlm-lstm", "length": "x"}).status_code == 422
+    assert client.get("/api/generate", params={"run": "charlm-ln-lstm", "temperature": "0"}).status_code == 422
+    assert client.get("/api/generate", params={"run": "charlm-ln-lstm", "length": "x"}).status_code == 422
 
     def broken(*args):
         raise RuntimeError("secret internals")
@@ -302,7 +303,7 @@ def test_models_are_only_read(models, served, client):
 
     before = digest()
     client.post("/api/read", json={"run": "sentiment-gru", "text": REVIEW})
-    client.get("/api/generate", params={"run": "charlm-lstm", "length": 5})
+    client.get("/api/generate", params={"run": "charlm-ln-lstm", "length": 5})
     assert digest() == before
 
 
@@ -370,7 +371,7 @@ def test_runs_answer_while_a_generation_streams(served):
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as http, \
-                http.stream("GET", "/api/generate", params={"run": "charlm-lstm", "length": 2000}) as stream:
+                http.stream("GET", "/api/generate", params={"run": "charlm-ln-lstm", "length": 2000}) as stream:
             lines = stream.iter_lines()
             assert next(lines) == "event: start"
             seen = 0

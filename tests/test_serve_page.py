@@ -200,14 +200,15 @@ def test_a_generation_streams_onto_the_page(visit):
     spans = page.locator("#generated span:not(.prime)")
     assert spans.count() == 120
     assert "p = " in spans.first.get_attribute("title")
-    assert page.locator("#gen-gates canvas[data-gate]").count() == 6
+    # input, forget, output, candidate, cell, its normalised value (a layer-norm LSTM), hidden
+    assert page.locator("#gen-gates canvas[data-gate]").count() == 7
     assert "Wrote 120 characters" in page.text_content("#gen-status")
 
 
 def test_markup_in_a_review_is_shown_as_text(visit):
     visit.open()
     visit.read("sentiment-lstm", HOSTILE, typed=True)
-    visit.read("charlm-lstm", HOSTILE)
+    visit.read("charlm-ln-lstm", HOSTILE)
     page = visit.page
     assert "".join(page.locator(".word").all_text_contents()).replace("\u2423", " ") == HOSTILE
     page.fill("#gen-prime", HOSTILE)

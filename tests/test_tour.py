@@ -70,7 +70,7 @@ def test_each_job_is_the_plan_of_its_name(tiny_data):
     found = {job.name: job.plan for job in jobs(TINY, tiny_data)}
     assert found["adding-gru-10"].cell == "gru" and found["adding-gru-10"].options["length"] == 10
     assert found["sentiment-rnn"].options["data"] == str(tiny_data["sentiment"])
-    assert found["charlm-lstm"].model == TINY.charlm.model
+    assert found["charlm-ln-lstm"].model == TINY.charlm.model
 
 
 def test_the_code_shown_for_the_seven_steps_is_the_cells_code():
@@ -141,7 +141,7 @@ def test_counts_per_layer_are_told_for_as_many_layers_as_the_model_has(tmp_path,
 
 def test_the_saturation_section_counts_every_layer_of_the_model(report: Path):
     html = report.read_text(encoding="utf-8")
-    layers = load_run(report.parent / "models" / "charlm-lstm")[1].config.num_layers
+    layers = load_run(report.parent / "models" / "charlm-ln-lstm")[1].config.num_layers
     assert layers > 1  # TINY's charlm model has layers to count; with one, the count stands alone
     saturation = re.search(r'<section id="saturation">.*?</section>', html, re.S).group(0)
     assert all(f"in layer {k}" in saturation for k in range(1, layers + 1))

@@ -154,7 +154,8 @@ EN = {
     "shakespeare": {
         "title": "7. Writing like Shakespeare, one character at a time",
         "body": [
-            "A {layers}-layer LSTM with {hidden} units per layer read Shakespeare's plays for {seconds} "
+            "A {layers}-layer LSTM with {hidden} units per layer, its gates' inputs and its cell's output "
+            "layer-normalised (Ba, Kiros and Hinton 2016), read Shakespeare's plays for {seconds} "
             "seconds, predicting each next character. On unseen text it needs {bpc} bits per character, "
             "against {ngram_bpc} for a {ngram} model fitted to the same text and {uniform} for guessing "
             "uniformly. {comparison}",

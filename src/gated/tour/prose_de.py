@@ -166,7 +166,8 @@ DE = {
     "shakespeare": {
         "title": "7. Schreiben wie Shakespeare, Zeichen für Zeichen",
         "body": [
-            "Ein LSTM mit {layers} Schichten und {hidden} Einheiten pro Schicht hat {seconds} Sekunden lang "
+            "Ein LSTM mit {layers} Schichten und {hidden} Einheiten pro Schicht, dessen Toreingänge und "
+            "Zellausgabe schichtweise normalisiert sind (Ba, Kiros und Hinton 2016), hat {seconds} Sekunden lang "
             "Shakespeares Dramen gelesen und dabei jeweils das nächste Zeichen vorhergesagt. Auf Text, den es "
             "nie gesehen hat, braucht es {bpc} Bits pro Zeichen, gegenüber {ngram_bpc} für ein {ngram}-Modell, "
             "das an denselben Text angepasst wurde, und {uniform} für gleichverteiltes Raten. {comparison}",

@@ -345,8 +345,8 @@ def _per_line(task, model, lines: list[str], values) -> list[np.ndarray]:
 
 
 def shakespeare(tour: Tour) -> page.Section:
-    task, model = tour.load("charlm-lstm")
-    metrics = tour.metrics("charlm-lstm")
+    task, model = tour.load("charlm-ln-lstm")
+    metrics = tour.metrics("charlm-ln-lstm")
     generator = torch.Generator().manual_seed(tour.seed)
     prime = "ROMEO\n"
     samples = {temp: task.generate(model, prime, 300, temp, generator) for temp in (0.5, 1.0)}
@@ -369,7 +369,7 @@ def shakespeare(tour: Tour) -> page.Section:
 
 def gate_saturation(tour: Tour) -> page.Section:
     """How often each gate unit sits near 0 or near 1 (Karpathy, Johnson and Fei-Fei 2015)."""
-    task, model = tour.load("charlm-lstm")
+    task, model = tour.load("charlm-ln-lstm")
     ids = task.ids("validation")
     streams, length = 16, min(256, max(len(ids) // 16, 2))
     x = ids[: streams * length].view(streams, length)
