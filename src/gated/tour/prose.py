@@ -49,8 +49,8 @@ EN = {
         "speaker": "speaker",
         "beats": "It already beats the n-gram model.",
         "not_yet": "That is not yet as good as the n-gram model: a few minutes of training on a CPU are too "
-                   "few, and the samples below are rough; the full 'gated train charlm' run (about 6 minutes) "
-                   "gets past it.",
+                   "few, and the samples below are rough; the full 'gated train charlm' run (10 minutes, the "
+                   "n-gram's fit included) gets past it.",
     },
     "guide_steps": [
         "Join the previous hidden state and the current input.",

@@ -48,7 +48,7 @@ DE = {
         "beats": "Damit schlägt es das n-Gramm-Modell bereits.",
         "not_yet": "Damit reicht es noch nicht an das n-Gramm-Modell heran: Ein paar Minuten Training auf einer "
                    "CPU sind zu wenig, und die Stichproben unten sind entsprechend holprig; der volle Lauf von "
-                   "'gated train charlm' (etwa 6 Minuten) zieht daran vorbei.",
+                   "'gated train charlm' (10 Minuten, samt Anpassung des n-Gramm-Modells) zieht daran vorbei.",
     },
     "guide_steps": [
         "Der vorige verborgene Zustand und die aktuelle Eingabe werden aneinandergehängt.",
