@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("numba")
 from gated.engines import blas
 
 SHAPES = [(16, 256, 1024), (1, 64, 512), (5, 7, 3), (2, 1, 9), (64, 128, 1)]
@@ -70,9 +69,22 @@ def test_the_same_product_on_many_threads_at_once():
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="this torch has no MKL; SciPy's BLAS is used")
-def test_torchs_mkl_is_used_and_its_thread_setting_is_given_back():
-    assert blas.LIBRARY == "mkl"
+def test_sizes_past_32_bits_are_refused_before_blas_reads_anything():
+    # A row stride of 2**31 elements: never read (the check comes first), so no memory behind it is needed.
+    a = np.zeros((1, 3), np.float32)
+    far = np.lib.stride_tricks.as_strided(a, shape=(2, 3), strides=(2**31 * 4, 4))
+    with pytest.raises(ValueError, match="32-bit"):
+        blas.matmul(far, np.ones((3, 2), np.float32), np.empty((2, 2), np.float32))
+
+
+def test_the_library_is_torchs_mkl_where_torch_has_it():
+    assert blas.LIBRARY == ("mkl" if torch.backends.mkl.is_available() else "scipy")
+
+
+@pytest.mark.skipif(not torch.backends.mkl.is_available(),
+                    reason="MKL's thread setting exists only in a torch built with MKL; without it SciPy's "
+                           "single-threaded BLAS runs and there is nothing to give back")
+def test_mkls_thread_setting_is_given_back():
     set_local = blas.torch_library().MKL_Set_Num_Threads_Local
     set_local.restype, set_local.argtypes = ctypes.c_int, [ctypes.c_int]
     set_local(3)

@@ -132,7 +132,7 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
         # Native cannot run it: fused where its kernels have it and beat the reference loop (measured above).
         if not fused_ok or x.size(1) == 0 or (record and grad):
             return "reference"
-        bound = spec.kind.kernels.bound(spec.hidden_size, regularized=True)[grad]
+        bound = spec.kind.kernels.bound(regularized=True)[grad]
         return "fused" if x.size(1) * spec.hidden_size <= bound else "reference"
     if record:
         # Only the reference engine can differentiate through recorded gates; without
@@ -141,7 +141,7 @@ def choose(spec: StackSpec, x: Tensor, state=(), record: bool = False) -> str:
     native_ok = native.supports(spec, x, record) is None
     if not fused_ok or x.size(1) == 0:
         return "native" if native_ok else "reference"
-    if x.size(1) * spec.hidden_size <= spec.kind.kernels.bound(spec.hidden_size, regularized=False)[grad]:
+    if x.size(1) * spec.hidden_size <= spec.kind.kernels.bound(regularized=False)[grad]:
         return "fused"
     # Past the bound the other side wins: torch's kernel, or for a cell torch has none for, the reference loop.
     if native_ok:

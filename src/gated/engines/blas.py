@@ -6,8 +6,8 @@ OpenBLAS, which this project loads with one thread (``fused._load_single_threade
 On the AMD EPYC build machine (Zen 1, AVX2) that OpenBLAS is slow at exactly these shapes:
 (16 x 256) @ (256 x 1024) ran at 10.7 GFLOP/s, where the same product through MKL on one
 thread ran at 26.3 (32 rows: 18.8 against 31.0; 4 rows: 7.6 against 15.3; one row: 23.8
-against 18.2, so a single row stays with OpenBLAS). The LayerNormLSTM of the Shakespeare model spent two thirds of its forward
-pass in these products.
+against 18.2, so a single row stays with OpenBLAS). The LayerNormLSTM of the Shakespeare
+model spent two thirds of its forward pass in these products.
 
 torch's CPU wheels for x86 link MKL into ``libtorch_cpu`` and export its Fortran
 ``sgemm_``/``dgemm_`` and ``MKL_Set_Num_Threads_Local``. :func:`matmul` calls them
@@ -35,6 +35,7 @@ from numba.extending import get_cython_function_address, intrinsic
 # The names the kernels call; each is bound once per process to MKL's function or SciPy's.
 SGEMM, DGEMM, ONE_THREAD = "gated_blas_sgemm", "gated_blas_dgemm", "gated_blas_threads"
 ROW_SGEMV, ROW_DGEMV = "gated_blas_sgemv", "gated_blas_dgemv"  # SciPy's, for a product of one row
+INT32_MAX = 2**31 - 1  # both libraries take 32-bit integers (MKL's LP64 sgemm_, SciPy's cython_blas)
 
 
 def torch_library() -> ctypes.CDLL | None:
@@ -247,6 +248,8 @@ def matmul(a, b, out):
     trans_out, lead_out = _layout(out)
     if trans_a < 0 or trans_b < 0 or trans_out != 0:
         raise ValueError("matmul: every operand needs one unit stride, and out contiguous rows")
+    if max(m, n, k, lead_a, lead_b, lead_out) > INT32_MAX:  # BLAS takes 32-bit sizes: never truncate one
+        raise ValueError("matmul: a dimension or row stride past 2**31 - 1, more than BLAS's 32-bit sizes hold")
     if m == 1:  # one row (streaming, batch 1): SciPy's OpenBLAS gemv, 23.8 GFLOP/s against MKL's 16.9 here
         step = lead_a if trans_a else a.strides[1] // a.itemsize  # from one of the row's values to the next
         rows, cols = (k, n) if trans_b else (n, k)  # b as BLAS stores it, column-major

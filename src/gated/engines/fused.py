@@ -41,7 +41,6 @@ library where it has one, else SciPy's BLAS (``blas.py``). See :func:`available`
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F

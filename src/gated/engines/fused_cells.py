@@ -250,10 +250,7 @@ def _lstm_backward_split(x, w, start, out, saved, d_out, d_final, lens, masks=()
 class LSTMKernels(Kernels):
     wins_up_to = (0, 0)  # oneDNN's LSTM: never beaten, see engines/__init__.py
     regularizes = True
-    regularized_wins_up_to = (SWEPT, SWEPT)  # against the reference loop: won at every size measured
-    splits = True
-    split_wins_up_to = (0, 0)  # oneDNN still wins
-    split_regularized_wins_up_to = (SWEPT, SWEPT)
+    regularized_wins_up_to = (SWEPT, SWEPT)  # against the reference loop: won at every size measured, split or not
 
     def forward(self, x, w, start, lens, save, masks=()):
         if _split_lstm(x, w, masks):

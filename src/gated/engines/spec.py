@@ -78,31 +78,21 @@ class Kernels:
     # With them, torch's kernels cannot run and the race is against the reference loop: the largest
     # batch * hidden_size at which this kernel beats that, (inference, training); see ``engines/__init__.py``.
     regularized_wins_up_to = (0, 0)
-    # Kernels that can run a layer on two threads (``persistent_lstm.py``) where that pays
-    # (``persistent_sync.split_pays``), and their bounds then, as the two above.
-    splits = False
-    split_wins_up_to = (0, 0)
-    split_regularized_wins_up_to = (0, 0)
     # With torch on one thread (torch.set_num_threads(1): the tour's and results.py's workers) torch's
     # kernels and the reference loop lose their second core, and the kernel wins further:
     # (inference, training) and (regularised inference, training); None: as above.
     one_thread_wins_up_to: tuple[int, int] | None = None
     one_thread_regularized_wins_up_to: tuple[int, int] | None = None
 
-    def bound(self, hidden: int, regularized: bool) -> tuple[int, int]:
-        """The bounds (inference, training) that hold for a call on a layer of ``hidden`` units now."""
+    def bound(self, regularized: bool) -> tuple[int, int]:
+        """The bounds (inference, training) that hold for a call now: the one-thread ones while torch
+        has one thread. (The LSTM's two-thread kernel once had bounds of its own; since the per-step
+        products moved to MKL, one thread and two beat the reference loop at the same sizes.)"""
         if torch.get_num_threads() == 1:
             alone = self.one_thread_regularized_wins_up_to if regularized else self.one_thread_wins_up_to
             if alone is not None:
                 return alone
-        alone = self.regularized_wins_up_to if regularized else self.wins_up_to
-        split = self.split_regularized_wins_up_to if regularized else self.split_wins_up_to
-        if self.splits and split != alone:  # the load is read only where the answer can differ
-            from . import persistent_sync
-
-            if persistent_sync.split_pays(hidden):
-                return split
-        return alone
+        return self.regularized_wins_up_to if regularized else self.wins_up_to
     # Largest batch * hidden_size at which this kernel beats torch's own, (inference, training), or
     # for a cell torch has no kernel for, the reference loop; the measurements are in ``engines/__init__.py``.
     wins_up_to = (0, 0)
