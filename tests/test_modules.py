@@ -142,3 +142,46 @@ def test_gradcheck_float64(kind, layout):
 
     # The module reads its own parameters; passing them as inputs makes gradcheck perturb them.
     assert torch.autograd.gradcheck(f, (x, *states, *params))
+
+
+# -- a module keeps what its engines run between calls (layers.RecurrentBase.spec): it must follow every change
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_replaced_weight_is_read_at_the_next_call(kind):
+    theirs, ours = twins(kind, 3, 5, num_layers=2)
+    x = torch.randn(4, 2, 3)
+    ours(x)  # the first call builds what the next would reuse
+    replacement = torch.randn_like(ours.weight_hh_l1)
+    ours.weight_hh_l1 = nn.Parameter(replacement.clone())
+    theirs.weight_hh_l1 = nn.Parameter(replacement.clone())
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_switching_train_eval_and_dropout_between_calls_follows_torch():
+    theirs, ours = twins("lstm", 3, 5, num_layers=3, dropout=0.5)
+    x = torch.randn(6, 2, 3)
+    for mode, dropout in [("eval", 0.5), ("train", 0.5), ("eval", 0.5), ("train", 0.0), ("train", 0.5)]:
+        for module in (theirs, ours):
+            getattr(module, mode)()
+            module.dropout = dropout
+        torch.manual_seed(7)
+        want = theirs(x)[0]
+        torch.manual_seed(7)
+        torch.testing.assert_close(ours(x)[0], want, atol=1e-5, rtol=1e-5, msg=f"{mode}, dropout {dropout}")
+
+
+def test_a_copy_runs_its_own_weights():
+    import copy
+
+    theirs, ours = twins("gru", 3, 5)
+    x = torch.randn(4, 2, 3)
+    ours(x)
+    for twin in (copy.deepcopy(ours), pickle.loads(pickle.dumps(ours))):
+        with torch.no_grad():
+            twin.weight_hh_l0.mul_(2)
+        assert all(w is not v for w, v in zip(twin.parameters(), ours.parameters()))
+        mirror = copy.deepcopy(theirs)
+        mirror.load_state_dict(twin.state_dict())
+        torch.testing.assert_close(twin(x)[0], mirror(x)[0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)  # the original is untouched
