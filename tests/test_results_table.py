@@ -8,23 +8,12 @@ Nothing is trained here (a row takes minutes): the row list is read, the order a
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
+import benchmark_scripts
 import pytest
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "results.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("results", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-results = _load()
+results = benchmark_scripts.load("results")
 MODEL_FLAGS = {  # issue 11's models and the flags that make each
     "LSTM": ["--model", "lstm"],
     "LayerNormLSTM": ["--model", "ln-lstm"],

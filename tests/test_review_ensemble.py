@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import shutil
 from pathlib import Path
 
+import benchmark_scripts
 import pytest
 
 from gated.cli import main
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "review_ensemble.py"
 GOOD = ["lovely crunchy and fresh", "the best tea ever", "delicious will buy again", "great taste great price"]
 BAD = ["stale and bland", "arrived broken and late", "tastes like cardboard", "awful smell never again"]
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("review_ensemble", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ensemble = _load()
+ensemble = benchmark_scripts.load("review_ensemble")
 
 
 def _csv(path: Path, seed: int) -> Path:

@@ -10,9 +10,7 @@ run in eval mode (zoneout's expectation, no recurrent dropout) or with fixed mas
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
+import benchmark_scripts
 import pytest
 import torch
 
@@ -20,17 +18,7 @@ import gated
 
 T, B, I, H = 7, 3, 5, 6
 TOL = dict(atol=1e-5, rtol=1e-5)
-
-
-def _load_baseline():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "scripted_cells.py"
-    spec = importlib.util.spec_from_file_location("scripted_cells", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sc = _load_baseline()
+sc = benchmark_scripts.load("scripted_cells")
 
 # (gated module, builder of its baseline)
 DETERMINISTIC = {
