@@ -1,9 +1,9 @@
 """Does averaging a few trained review classifiers beat each alone? (issue 12, section 2)
 
-Reads runs of ``gated train sentiment`` (trained with the same data options, so that their
-splits are the same), averages their class probabilities over every subset of them, and
-prints each subset's validation and test accuracy. The runs must share a vocabulary only in
-the sense of reading the same texts: each encodes the texts itself.
+Reads runs of ``gated train sentiment`` trained on the same data (each may have its own
+vocabulary: it encodes the texts itself), averages their class probabilities over every subset
+of them, and prints each subset's validation and test accuracy. Runs scored on other texts are
+refused.
 
     gated train sentiment --seed 0 --out runs/rev-s0      # and seeds 1, 2
     python benchmarks/review_ensemble.py runs/rev-s0 runs/rev-s1 runs/rev-s2

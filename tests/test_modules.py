@@ -185,3 +185,21 @@ def test_a_copy_runs_its_own_weights():
         mirror.load_state_dict(twin.state_dict())
         torch.testing.assert_close(twin(x)[0], mirror(x)[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(ours(x)[0], theirs(x)[0], atol=1e-5, rtol=1e-5)  # the original is untouched
+
+
+def test_moving_a_module_lets_go_of_its_old_weights():
+    import gc
+    import weakref
+
+    ours = gated.LSTM(3, 5)
+    ours(torch.randn(4, 2, 3))  # the module now keeps what it handed the engine, weights included
+    old = weakref.ref(ours.weight_hh_l0)
+    before = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)  # .to() makes new Parameters, as for a GPU
+    try:
+        ours.double()
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(before)
+    gc.collect()
+    assert old() is None
+    assert ours(torch.randn(4, 2, 3, dtype=torch.float64))[0].dtype == torch.float64

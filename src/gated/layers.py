@@ -236,6 +236,7 @@ class RecurrentBase(nn.Module):
 
     def _apply(self, fn, recurse=True):
         result = super()._apply(fn, recurse)
+        self.__dict__.pop("_spec_cache", None)  # it holds the old weights: .to("cuda") would keep the CPU copies
         self._weights_epoch += 1
         self.flatten_parameters()  # after .cuda() or .to(): one block for cuDNN, as torch.nn does
         return result
