@@ -3,9 +3,9 @@
 # the CUDA parity tests (tests/test_cuda.py: torch.nn's cuDNN as the oracle), `gated bench`
 # and `gated bench --variants` on the GPU, and, on the machine's other CPU cores meanwhile,
 # a results table, one thread per run: the issue-11 table (benchmarks/results.py --only variants)
-# or the review levers of issue 12 (benchmarks/review_levers.py).
+# or the review levers of issue 12 (benchmarks/review_levers.py); `none` leaves those cores to the caller.
 #
-#   sh benchmarks/gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS] [variants|levers]
+#   sh benchmarks/gpu_check.sh OUT [JOBS] [SECONDS_PER_RUN] [DEADLINE_SECONDS] [variants|levers|none]
 #
 # GATED_GPU_VARIANTS=0 leaves out `gated bench --variants` on the GPU (the slowest part).
 # Writes into OUT: device.txt, cuda-tests.txt, bench-cuda.txt, bench-variants-cuda.txt,
@@ -41,7 +41,9 @@ m.eval().stream().step(torch.randn(2, 4))
 done
 wait
 
-if [ "$table" = levers ]; then
+if [ "$table" = none ]; then
+    true &
+elif [ "$table" = levers ]; then
     timeout "$deadline" python3 benchmarks/review_levers.py --jobs "$jobs" --time-limit "$per_run" \
         --out "$runs" >/dev/null 2>"$out/results.err" &
 else
@@ -58,7 +60,10 @@ if [ "${GATED_GPU_VARIANTS:-1}" != 0 ]; then
 fi
 
 wait "$results"
-if [ "$table" = levers ]; then
+if [ "$table" = none ]; then
+    echo "done"
+    exit 0
+elif [ "$table" = levers ]; then
     python3 benchmarks/review_levers.py --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
 else
     python3 benchmarks/results.py --only variants --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
