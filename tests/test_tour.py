@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -137,6 +138,18 @@ def test_steps_that_cannot_be_found_stop_the_tour_loudly(function):
 def test_counts_per_layer_are_told_for_as_many_layers_as_the_model_has(tmp_path, lang, counts, words):
     tour = Tour(runs={}, out=tmp_path, t={}, p=prose(lang), lengths=(), lang=lang)
     assert tour.per_layer(counts) == words
+
+
+@pytest.mark.parametrize("lang, layers, words", [
+    ("en", 1, "192 units"),
+    ("en", 2, "2 layers of 128 units"),
+    ("de", 1, "192 Einheiten"),
+    ("de", 2, "2 Schichten zu je 128 Einheiten"),
+])
+def test_a_models_size_is_told_without_layers_when_it_has_one(tmp_path, lang, layers, words):
+    tour = Tour(runs={}, out=tmp_path, t={}, p=prose(lang), lengths=(), lang=lang)
+    config = SimpleNamespace(num_layers=layers, hidden_size=192 if layers == 1 else 128)
+    assert tour.units(config) == words
 
 
 def test_the_saturation_section_counts_every_layer_of_the_model(report: Path):

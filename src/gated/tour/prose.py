@@ -45,6 +45,8 @@ EN = {
         "line break": "a line break",
         "space": "a space",
         "in_layer": "{count} in layer {layer}",
+        "units_one_layer": "{hidden} units",
+        "units_per_layer": "{layers} layers of {hidden} units",
         "and": "and",
         "speaker": "speaker",
         "beats": "It already beats the n-gram model.",
@@ -154,7 +156,7 @@ EN = {
     "shakespeare": {
         "title": "7. Writing like Shakespeare, one character at a time",
         "body": [
-            "A {layers}-layer LSTM with {hidden} units per layer, its gates' inputs and its cell's output "
+            "An LSTM of {units}, its gates' inputs and its cell's output "
             "layer-normalised (Ba, Kiros and Hinton 2016), read Shakespeare's plays for {seconds} "
             "seconds, predicting each next character. On unseen text it needs {bpc} bits per character, "
             "against {ngram_bpc} for a {ngram} model fitted to the same text and {uniform} for guessing "
@@ -169,7 +171,7 @@ EN = {
         "title": "8. Inside a trained LSTM: how gates settle",
         "body": [
             "Karpathy, Johnson and Fei-Fei (2015) asked how often a gate is nearly shut (< 0.1) or nearly open "
-            "(> 0.9). Each dot is one unit of one layer ({hidden} per layer) of the Shakespeare LSTM, measured "
+            "(> 0.9). Each dot is one unit of the Shakespeare LSTM ({units}), measured "
             "over {steps} characters of held-out text. A dot far right is a unit above 0.9 most of the time, a dot high up "
             "one below 0.1 most of the time.",
             "Forget gates that stay open carry memory over long spans. The units whose forget gate is above 0.9 "

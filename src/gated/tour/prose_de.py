@@ -43,6 +43,8 @@ DE = {
         "line break": "einem Zeilenumbruch",
         "space": "einem Leerzeichen",
         "in_layer": "{count} in Schicht {layer}",
+        "units_one_layer": "{hidden} Einheiten",
+        "units_per_layer": "{layers} Schichten zu je {hidden} Einheiten",
         "and": "und",
         "speaker": "Sprecher",
         "beats": "Damit schlägt es das n-Gramm-Modell bereits.",
@@ -166,7 +168,7 @@ DE = {
     "shakespeare": {
         "title": "7. Schreiben wie Shakespeare, Zeichen für Zeichen",
         "body": [
-            "Ein LSTM mit {layers} Schichten und {hidden} Einheiten pro Schicht, dessen Toreingänge und "
+            "Ein LSTM aus {units}, dessen Toreingänge und "
             "Zellausgabe schichtweise normalisiert sind (Ba, Kiros und Hinton 2016), hat {seconds} Sekunden lang "
             "Shakespeares Dramen gelesen und dabei jeweils das nächste Zeichen vorhergesagt. Auf Text, den es "
             "nie gesehen hat, braucht es {bpc} Bits pro Zeichen, gegenüber {ngram_bpc} für ein {ngram}-Modell, "
@@ -183,8 +185,8 @@ DE = {
         "title": "8. Im Inneren eines trainierten LSTM: wie sich die Tore einpendeln",
         "body": [
             "Karpathy, Johnson und Fei-Fei (2015) untersuchten, wie oft ein Tor fast geschlossen (< 0,1) oder "
-            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit einer Schicht ({hidden} pro Schicht) "
-            "des Shakespeare-LSTM, gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
+            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit "
+            "des Shakespeare-LSTM ({units}), gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
             "gehört zu einer Einheit, die meist über 0,9 liegt, ein Punkt weit oben zu einer, die meist unter "
             "0,1 liegt.",
             "Vergessenstore, die offen bleiben, tragen Information über weite Strecken. Einheiten, deren "

@@ -81,6 +81,13 @@ class Tour:
     def table(self, header, rows, numeric_from: int = 1) -> page.Html:
         return page.table(header, [[self.number(cell) for cell in row] for row in rows], numeric_from)
 
+    def units(self, config) -> str:
+        """A model's size in words: '192 units', or '2 layers of 128 units'."""
+        labels = self.p["labels"]
+        if config.num_layers == 1:
+            return labels["units_one_layer"].format(hidden=config.hidden_size)
+        return labels["units_per_layer"].format(layers=config.num_layers, hidden=config.hidden_size)
+
     def baseline_name(self, name: str) -> str:
         labels = self.p["labels"]
         ngram = re.fullmatch(r"(\d+)-gram Kneser-Ney", name)
@@ -358,7 +365,7 @@ def shakespeare(tour: Tour) -> page.Section:
         "shakespeare", bpc=f"{metrics['value']:.2f}", ngram=tour.baseline_name(metrics["baseline"]["name"]),
         comparison=tour.p["labels"]["beats" if metrics["value"] < metrics["baseline"]["value"] else "not_yet"],
         ngram_bpc=f"{metrics['baseline']['value']:.2f}", uniform=f"{math.log2(len(task.vocab) - 2):.2f}",
-        seconds=f"{metrics['seconds']:.0f}", hidden=model.config.hidden_size, layers=model.config.num_layers,
+        seconds=f"{metrics['seconds']:.0f}", units=tour.units(model.config),
     )
     labels = tour.p["labels"]
     blocks = [page.side_by_side(page.preformatted(samples[0.5], f"{labels['temperature']} {tour.number(0.5)}"),
@@ -394,7 +401,7 @@ def gate_saturation(tour: Tour) -> page.Section:
                              tour.t["cellchars.bar"], kind="state")
     # cell is time-major, (T * B): back to (B, T) like x.
     high, low = _extreme_characters(task, x, cell[:, unit].reshape(length, streams).T, tour.p["labels"])
-    title, body = tour.text("saturation", hidden=model.config.hidden_size, unit=unit, high=high, low=low,
+    title, body = tour.text("saturation", units=tour.units(model.config), unit=unit, high=high, low=low,
                             steps=streams * length, **counts)
     return page.Section("saturation", title, body, [
         tour.figure(figures.saturation(fractions, tour.t), "saturation", title),
