@@ -174,8 +174,11 @@ def _train_options(p, task) -> None:
     # Each flag's dest is the name of the setting it changes: a TrainSettings or ModelConfig field, a task option.
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, help=f"passes over the data (default {train['epochs']})")
-    g.add_argument("--steps", type=int, help="stop after this many optimizer steps")
-    g.add_argument("--time-limit", type=float, help="stop training after this many seconds")
+    g.add_argument("--steps", type=int, help="stop after this many optimizer steps; the learning rate still "
+                   "decays over the epochs or --time-limit, so a run that --steps cuts short stops before "
+                   "the rate has decayed")
+    g.add_argument("--time-limit", type=float, help="stop training after this many seconds; the learning rate "
+                   "decays over them")
     g.add_argument("--batch-size", type=int, help=f"(default {train['batch_size']})")
     g.add_argument("--lr", type=float, help=f"peak learning rate of AdamW (default {train['lr']})")
     g.add_argument("--weight-decay", type=float, help=f"(default {train['weight_decay']})")

@@ -185,8 +185,8 @@ DE = {
         "title": "8. Im Inneren eines trainierten LSTM: wie sich die Tore einpendeln",
         "body": [
             "Karpathy, Johnson und Fei-Fei (2015) untersuchten, wie oft ein Tor fast geschlossen (< 0,1) oder "
-            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit "
-            "des Shakespeare-LSTM ({units}), gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
+            "fast ganz offen (> 0,9) ist. Jeder Punkt steht für eine Einheit des Shakespeare-LSTM ({units}), "
+            "gemessen über {steps} Zeichen zurückgehaltenen Texts. Ein Punkt weit rechts "
             "gehört zu einer Einheit, die meist über 0,9 liegt, ein Punkt weit oben zu einer, die meist unter "
             "0,1 liegt.",
             "Vergessenstore, die offen bleiben, tragen Information über weite Strecken. Einheiten, deren "
