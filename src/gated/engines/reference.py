@@ -123,8 +123,10 @@ class Zoneout(NamedTuple):
     @classmethod
     def draw(cls, names, p, training: bool, start: State, steps: int) -> Zoneout:
         """Zoneout with all ``steps`` steps' masks drawn now, state by state (``start``: the state before them)."""
+        # rand < p is Bernoulli(p), and on the CPU twice as fast as bernoulli_ (5 against 10 ms for
+        # 100 x 32 x 256 masks: a tenth of the LSTM's training step at that shape went into drawing two).
         kept = tuple(
-            torch.empty((steps, *s.shape), dtype=s.dtype, device=s.device).bernoulli_(p_s)
+            torch.rand((steps, *s.shape), dtype=s.dtype, device=s.device).lt_(p_s)
             if training and p_s > 0 else None
             for p_s, s in zip(p, start)
         )
