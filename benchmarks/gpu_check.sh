@@ -41,29 +41,31 @@ m.eval().stream().step(torch.randn(2, 4))
 done
 wait
 
-if [ "$table" = none ]; then
-    true &
-elif [ "$table" = levers ]; then
+results=
+if [ "$table" = levers ]; then
     timeout "$deadline" python3 benchmarks/review_levers.py --jobs "$jobs" --time-limit "$per_run" \
         --out "$runs" >/dev/null 2>"$out/results.err" &
-else
+    results=$!
+elif [ "$table" != none ]; then
     timeout "$deadline" python3 benchmarks/results.py --only variants --order seed-first --jobs "$jobs" \
         --time-limit "$per_run" --out "$runs" >/dev/null 2>"$out/results.err" &
+    results=$!
 fi
-results=$!
 
-timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py >"$out/cuda-tests.txt" 2>&1
+# pyproject's addopts already say -q; a second one would hide the line that counts the results.
+timeout 300 python3 -m pytest -p no:cacheprovider tests/test_cuda.py >"$out/cuda-tests.txt" 2>&1
 timeout 150 python3 -m gated.cli bench --device cuda --seconds 0.3 --rounds 3 >"$out/bench-cuda.txt" 2>&1
 if [ "${GATED_GPU_VARIANTS:-1}" != 0 ]; then
     timeout 200 python3 -m gated.cli bench --variants --device cuda --seconds 0.2 --rounds 3 \
         >"$out/bench-variants-cuda.txt" 2>&1
 fi
 
-wait "$results"
-if [ "$table" = none ]; then
+if [ -z "$results" ]; then  # table none: nothing to read back
     echo "done"
     exit 0
-elif [ "$table" = levers ]; then
+fi
+wait "$results"
+if [ "$table" = levers ]; then
     python3 benchmarks/review_levers.py --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"
 else
     python3 benchmarks/results.py --only variants --read --out "$runs" >"$out/results.md" 2>>"$out/results.err"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 import pickle
+import weakref
 
 import pytest
 import torch
@@ -172,8 +175,6 @@ def test_switching_train_eval_and_dropout_between_calls_follows_torch():
 
 
 def test_a_copy_runs_its_own_weights():
-    import copy
-
     theirs, ours = twins("gru", 3, 5)
     x = torch.randn(4, 2, 3)
     ours(x)
@@ -188,9 +189,6 @@ def test_a_copy_runs_its_own_weights():
 
 
 def test_moving_a_module_lets_go_of_its_old_weights():
-    import gc
-    import weakref
-
     ours = gated.LSTM(3, 5)
     ours(torch.randn(4, 2, 3))  # the module now keeps what it handed the engine, weights included
     old = weakref.ref(ours.weight_hh_l0)
